@@ -1,0 +1,482 @@
+"""Offline multi-task datasets and their ``tf.data`` pipelines.
+
+* :func:`make_shapes`: procedural 32x32 RGB images, one shape on a noisy background, with
+  labels ``shape``, ``color``, ``position``, ``size``, ``mask`` (and optionally ``angle``).
+  The tasks differ in their invariances, which is the point of the course.
+* :func:`make_multi_digits`: MultiMNIST-style pairs of real handwritten digits
+  (``left`` top-left, ``right`` bottom-right) from scikit-learn's bundled digits.
+* :func:`to_dataset`: a ``tf.data.Dataset`` of ``(image, {task: label})`` batches with
+  shuffling, caching, seeded augmentation and prefetch.
+
+Everything is deterministic given ``seed``; nothing downloads unless asked to.
+
+Introduced in notebook 00.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tasks import Task, task_dict, validate_labels
+
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "plus", "star")
+COLORS: dict[str, tuple[float, float, float]] = {
+    "red": (0.90, 0.10, 0.10),
+    "orange": (1.00, 0.55, 0.00),
+    "yellow": (0.95, 0.90, 0.10),
+    "lime": (0.55, 0.95, 0.15),
+    "green": (0.05, 0.50, 0.15),
+    "cyan": (0.10, 0.85, 0.90),
+    "blue": (0.10, 0.20, 0.90),
+    "purple": (0.50, 0.15, 0.75),
+    "magenta": (0.95, 0.20, 0.75),
+    "brown": (0.50, 0.28, 0.08),
+}
+COLOR_INVARIANCES = frozenset({"hue", "saturation", "grayscale"})
+DIGIT_INVARIANCES = frozenset({"hflip", "vflip"})
+
+# Default split sizes: validation and test sets do not change with the training-set size,
+# so results at different N_TRAIN are measured on the same kind of test set.
+N_VAL = 500
+N_TEST = 1000
+
+
+@dataclass
+class Split:
+    """One split: ``images`` ``(N, H, W, C)`` float32 in [0, 1] and ``labels`` ``{task: array}``."""
+
+    images: np.ndarray
+    labels: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, index: Sequence[int] | slice | np.ndarray) -> Split:
+        """The examples at ``index`` (a slice, indices or boolean mask), labels kept aligned."""
+        return Split(self.images[index], {k: v[index] for k, v in self.labels.items()})
+
+    def head(self, n: int) -> Split:
+        """The first ``n`` examples."""
+        if not 0 < n <= len(self):
+            raise ValueError(f"head({n}): need 0 < n <= {len(self)} (the split's size).")
+        return self.take(slice(0, n))
+
+
+@dataclass
+class MultiTaskData:
+    """A multi-task dataset: its tasks and deterministic train/val/test splits.
+
+    Introduced in notebook 00.
+    """
+
+    name: str
+    tasks: dict[str, Task]
+    train: Split
+    val: Split
+    test: Split
+    info: dict = field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of the images."""
+        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+    def split(self, name: str) -> Split:
+        """A split by name (``"train"``, ``"val"`` or ``"test"``)."""
+        if name not in ("train", "val", "test"):
+            raise KeyError(f"unknown split {name!r}; use 'train', 'val' or 'test'.")
+        return getattr(self, name)
+
+    def summary(self) -> str:
+        """A few lines: sizes, image shape, and every task."""
+        lines = [f"{self.name}: train {len(self.train)}, val {len(self.val)}, "
+                 f"test {len(self.test)}; images {self.image_shape}"]
+        lines += ["  " + t.describe() for t in self.tasks.values()]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_count(name: str, n: int, minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}.")
+    return int(n)
+
+
+def _resize_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Bilinear resampling weights ``(n_out, n_in)`` with half-pixel centres."""
+    src = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    src = np.clip(src, 0, n_in - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = src - lo
+    m = np.zeros((n_out, n_in))
+    m[np.arange(n_out), lo] += 1 - frac
+    m[np.arange(n_out), hi] += frac
+    return m
+
+
+def _boundary_radius(shape: str, phi: np.ndarray) -> np.ndarray:
+    """Distance from centre to the outline at local angle ``phi``, for a unit-size shape.
+
+    Every shape is star-convex around its centre, with a vertex (or arm) at angle 0, so
+    ``inside = rho <= r * boundary(phi)``.
+    """
+    if shape == "circle":
+        return np.ones_like(phi)
+    if shape in ("square", "triangle"):  # regular polygons (the square stands on a vertex)
+        k = 4 if shape == "square" else 3
+        a = np.mod(phi, 2 * np.pi / k) - np.pi / k
+        return np.cos(np.pi / k) / np.cos(a)
+    if shape == "plus":  # arms of half-width w along the local axes
+        w = 0.34
+        a = np.abs(np.mod(phi + np.pi / 4, np.pi / 2) - np.pi / 4)
+        return np.where(np.tan(a) <= w, 1.0 / np.cos(a), w / np.maximum(np.sin(a), 1e-9))
+    if shape == "star":  # 5 outer vertices at radius 1, inner vertices at radius ri
+        ri, k = 0.45, 5
+        a = np.abs(np.mod(phi + np.pi / k, 2 * np.pi / k) - np.pi / k)
+        bx, by = ri * np.cos(np.pi / k), ri * np.sin(np.pi / k)
+        nx, ny = by, 1.0 - bx  # normal of the edge from (1, 0) to (bx, by)
+        return nx / (nx * np.cos(a) + ny * np.sin(a))
+    raise ValueError(f"unknown shape {shape!r}; known: {SHAPES}.")
+
+
+def _smooth_upsample(grid: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear upsampling of ``(N, h, w, C)`` to ``(N, size, size, C)``."""
+    rows = _resize_matrix(size, grid.shape[1])
+    cols = _resize_matrix(size, grid.shape[2])
+    out = np.tensordot(rows, grid, axes=([1], [1]))  # (size, N, w, C)
+    out = np.tensordot(cols, out, axes=([1], [2]))  # (size_x, size_y, N, C)
+    return out.transpose(2, 1, 0, 3)
+
+
+def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float,
+                       color_jitter: float, distractor: bool) -> tuple[np.ndarray, dict]:
+    ss = 2 * size  # 2x supersampling
+    r_lo, r_hi = size * 5 / 32, size * 10 / 32
+    shape_id = rng.integers(0, len(SHAPES), n)
+    color_id = rng.integers(0, len(COLORS), n)
+    radius = rng.uniform(r_lo, r_hi, n)
+    cx = rng.uniform(0.6 * radius, size - 0.6 * radius)
+    cy = rng.uniform(0.6 * radius, size - 0.6 * radius)
+    theta = rng.uniform(0, 2 * np.pi, n)
+    palette = np.array(list(COLORS.values()))
+    rgb = np.clip(palette[color_id] + rng.normal(0, color_jitter, (n, 3)), 0, 1)
+
+    # background: a 4x4 colour grid, smoothly upsampled
+    grid = rng.uniform(0, 1, (n, 4, 4, 3))
+    img = _smooth_upsample(0.45 + 0.3 * (grid - 0.5), ss)
+
+    # supersampled pixel-centre coordinates, in output-pixel units
+    coords = (np.arange(ss) + 0.5) / 2
+    px = coords[None, None, :]
+    py = coords[None, :, None]
+
+    if distractor:  # one thin line in another palette colour
+        other = (color_id + rng.integers(1, len(COLORS), n)) % len(COLORS)
+        p0 = rng.uniform(0, size, (n, 2))
+        p1 = rng.uniform(0, size, (n, 2))
+        dx, dy = (p1 - p0)[:, 0, None, None], (p1 - p0)[:, 1, None, None]
+        t = ((px - p0[:, 0, None, None]) * dx + (py - p0[:, 1, None, None]) * dy)
+        t = np.clip(t / np.maximum(dx * dx + dy * dy, 1e-9), 0, 1)
+        dist = np.hypot(px - p0[:, 0, None, None] - t * dx, py - p0[:, 1, None, None] - t * dy)
+        line = (dist <= 0.5)[..., None]
+        img = np.where(line, palette[other][:, None, None, :], img)
+
+    ux = px - cx[:, None, None]
+    uy = py - cy[:, None, None]
+    rho = np.hypot(ux, uy)
+    phi = np.arctan2(uy, ux) - theta[:, None, None]
+    inside = np.zeros(rho.shape, bool)
+    for sid, shape in enumerate(SHAPES):
+        sel = shape_id == sid
+        inside[sel] = rho[sel] <= radius[sel, None, None] * _boundary_radius(shape, phi[sel])
+    img = np.where(inside[..., None], rgb[:, None, None, :], img)
+
+    # back to the output resolution: average 2x2 blocks
+    img = img.reshape(n, size, 2, size, 2, 3).mean(axis=(2, 4))
+    coverage = inside.reshape(n, size, 2, size, 2).mean(axis=(2, 4))
+    img = np.clip(img + rng.normal(0, noise, img.shape), 0, 1).astype(np.float32)
+    mask = (coverage >= 0.5).astype(np.float32)
+
+    area = mask.sum(axis=(1, 2))
+    centres = (np.arange(size) + 0.5) / size
+    safe = np.maximum(area, 1)
+    pos_x = (mask * centres[None, None, :]).sum(axis=(1, 2)) / safe
+    pos_y = (mask * centres[None, :, None]).sum(axis=(1, 2)) / safe
+    labels = {
+        "shape": shape_id.astype(np.int32),
+        "color": color_id.astype(np.int32),
+        "position": np.stack([pos_x, pos_y], axis=1).astype(np.float32),
+        "radius_px": radius,
+        "mask": mask[..., None],
+        "angle": np.mod(theta, 2 * np.pi).astype(np.float32)[:, None],
+        "area": area,
+    }
+    return img, labels
+
+
+def shapes_tasks(image_size: int = 32, with_angle: bool = False) -> dict[str, Task]:
+    """The tasks of :func:`make_shapes` for a given image size.
+
+    ``size`` is the object's circumradius in pixels, normalised to [0, 1] over
+    ``(3/32, 12/32) * image_size`` (wider than the drawn 5-10 px so a zoom keeps it
+    in range); its error metric reads in pixels.
+
+    Introduced in notebook 00.
+    """
+    lo, hi = image_size * 3 / 32, image_size * 12 / 32
+    tasks = [
+        Task("shape", "class", num_classes=len(SHAPES), class_names=SHAPES),
+        Task("color", "class", num_classes=len(COLORS), class_names=tuple(COLORS),
+             not_invariant_to=COLOR_INVARIANCES),
+        Task("position", "position", metric_scale=float(image_size), unit="px"),
+        Task("size", "scalar", scale_equivariant=True, value_range=(lo, hi),
+             metric_scale=hi - lo, unit="px"),
+        Task("mask", "mask"),
+    ]
+    if with_angle:
+        tasks.append(Task("angle", "angle", unit="deg"))
+    return task_dict(tasks)
+
+
+def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: int = N_VAL,
+                n_test: int = N_TEST, with_angle: bool = False, noise: float = 0.02,
+                color_jitter: float = 0.10, distractor: bool = True) -> MultiTaskData:
+    """Procedural shapes: one object on a smooth, noisy background, with five labels.
+
+    Each image shows one of five shapes (circle, square, triangle, plus, star) in one of
+    ten palette colours (with colour jitter), at a random rotation, radius 5-10 px (at 32x32)
+    and position, over a smooth coloured background with pixel noise and one thin
+    distractor line in another colour. Drawn with 2x supersampling.
+
+    Labels: ``shape`` and ``color`` (classes), ``position`` (the mask's centroid, ``(x, y)``
+    in [0, 1] with pixel centres at ``(i + 0.5) / W``), ``size`` (circumradius, normalised:
+    see :func:`shapes_tasks`), ``mask`` (pixels at least half covered by the object), and
+    with ``with_angle=True`` ``angle`` (direction of the first vertex, radians; note that
+    symmetric shapes make it ambiguous to learn, it is there to show labels that turn).
+
+    Args:
+        n: training-set size.
+        image_size: height and width in pixels (at least 16).
+        seed: the same seed gives the same data; splits use independent streams.
+        n_val, n_test: validation and test sizes (fixed by default, independent of ``n``).
+
+    Returns:
+        :class:`MultiTaskData` with tasks from :func:`shapes_tasks`.
+
+    Raises:
+        ValueError: non-positive sizes or an image size below 16.
+
+    Introduced in notebook 00.
+    """
+    n = _check_count("n", n)
+    n_val, n_test = _check_count("n_val", n_val), _check_count("n_test", n_test)
+    image_size = _check_count("image_size", image_size, 16)
+    tasks = shapes_tasks(image_size, with_angle)
+    lo, hi = tasks["size"].value_range
+    splits = {}
+    for k, (name, count) in enumerate((("train", n), ("val", n_val), ("test", n_test))):
+        rng = np.random.default_rng([int(seed), k])
+        chunks = [_draw_shapes_chunk(rng, min(256, count - i), image_size, noise,
+                                     color_jitter, distractor) for i in range(0, count, 256)]
+        images = np.concatenate([c[0] for c in chunks])
+        raw = {key: np.concatenate([c[1][key] for c in chunks]) for key in chunks[0][1]}
+        raw["size"] = ((raw["radius_px"] - lo) / (hi - lo)).astype(np.float32)[:, None]
+        splits[name] = Split(images, {t: raw[t] for t in tasks})
+    return MultiTaskData("shapes", tasks, **splits, info={
+        "seed": seed, "image_size": image_size, "shapes": SHAPES, "colors": tuple(COLORS)})
+
+
+# ---------------------------------------------------------------------------- digits
+def _load_digit_source(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_pool_images, train_pool_labels, test_pool_images, test_pool_labels) in [0, 1]."""
+    if source == "sklearn":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = (d.images / 16.0).astype(np.float32)
+        y = d.target.astype(np.int32)
+        order = np.random.default_rng(12345).permutation(len(x))  # fixed, seed-independent
+        cut = int(round(len(x) * 2 / 3))
+        tr, te = order[:cut], order[cut:]
+        return x[tr], y[tr], x[te], y[te]
+    if source == "mnist":
+        try:
+            import keras
+
+            (xtr, ytr), (xte, yte) = keras.datasets.mnist.load_data()
+        except Exception as err:  # noqa: BLE001 - any download failure means the same thing
+            raise RuntimeError(
+                f"make_multi_digits(source='mnist') could not load MNIST ({type(err).__name__}: "
+                f"{err}). It is downloaded by Keras on first use and this machine seems to be "
+                "offline. Use source='sklearn' (the default, bundled with scikit-learn), or "
+                "place mnist.npz in ~/.keras/datasets/."
+            ) from err
+        return ((xtr / 255.0).astype(np.float32), ytr.astype(np.int32),
+                (xte / 255.0).astype(np.float32), yte.astype(np.int32))
+    raise ValueError(f"unknown digit source {source!r}; use 'sklearn' (offline) or 'mnist'.")
+
+
+def digits_tasks() -> dict[str, Task]:
+    """The tasks of :func:`make_multi_digits`: ``left`` and ``right`` digit classes.
+
+    A horizontal (or vertical) flip mirrors the digits and swaps their places, so both
+    tasks declare they are not invariant to flips. Which digit is which depends on where
+    it is, so their heads read the flattened feature map (``head_pool="flatten"``).
+
+    Introduced in notebook 00.
+    """
+    names = tuple(str(i) for i in range(10))
+    return task_dict([Task(t, "class", num_classes=10, class_names=names, head_pool="flatten",
+                           not_invariant_to=DIGIT_INVARIANCES) for t in ("left", "right")])
+
+
+def _compose_digits(rng, pool_x, pool_y, n: int, size: int):
+    d = int(round(0.8 * size))
+    off = size - d
+    i_left = rng.integers(0, len(pool_x), n)
+    i_right = rng.integers(0, len(pool_x), n)
+    canvas = np.zeros((n, 2, size, size), np.float32)
+    canvas[:, 0, :d, :d] = _smooth_upsample(pool_x[i_left, ..., None], d)[..., 0]
+    canvas[:, 1, off:off + d, off:off + d] = _smooth_upsample(pool_x[i_right, ..., None], d)[..., 0]
+    images = np.clip(canvas.max(axis=1), 0, 1)[..., None].astype(np.float32)
+    return images, {"left": pool_y[i_left], "right": pool_y[i_right]}
+
+
+def make_multi_digits(n: int = 1000, source: str = "sklearn", seed: int = 0, *,
+                      image_size: int = 20, n_val: int = N_VAL,
+                      n_test: int = N_TEST) -> MultiTaskData:
+    """MultiMNIST-style images: two real handwritten digits overlapping on one canvas.
+
+    The ``left`` digit sits at the top-left, the ``right`` digit at the bottom-right, each
+    upsampled bilinearly to 80% of the canvas and merged by pixel-wise max. The source
+    digits are split once into disjoint pools before composing (two thirds for train and
+    val, one third for test), so test images use digit samples never seen in training.
+
+    Args:
+        n: training-set size.
+        source: ``"sklearn"`` (default; the 1,797 8x8 digits bundled with scikit-learn,
+            offline) or ``"mnist"`` (Keras download, cached in ``~/.keras/datasets``).
+        seed: the same seed gives the same compositions.
+        image_size: canvas height and width (at least 10).
+        n_val, n_test: validation and test sizes.
+
+    Returns:
+        :class:`MultiTaskData` with tasks ``left`` and ``right`` (single-channel images).
+
+    Raises:
+        ValueError: unknown source or bad sizes.
+        RuntimeError: ``source="mnist"`` when MNIST cannot be downloaded (offline).
+
+    Introduced in notebook 00.
+    """
+    n = _check_count("n", n)
+    n_val, n_test = _check_count("n_val", n_val), _check_count("n_test", n_test)
+    image_size = _check_count("image_size", image_size, 10)
+    xtr, ytr, xte, yte = _load_digit_source(source)
+    splits = {}
+    for k, (name, count, px, py) in enumerate((("train", n, xtr, ytr), ("val", n_val, xtr, ytr),
+                                               ("test", n_test, xte, yte))):
+        rng = np.random.default_rng([int(seed), k])
+        splits[name] = Split(*_compose_digits(rng, px, py, count, image_size))
+    return MultiTaskData("digits", digits_tasks(), **splits, info={
+        "seed": seed, "image_size": image_size, "source": source,
+        "pool_sizes": (len(xtr), len(xte))})
+
+
+def load_dataset(name: str, n: int, seed: int = 0, image_size: int | None = None,
+                 **kwargs) -> MultiTaskData:
+    """``make_shapes`` or ``make_multi_digits`` by name (``"shapes"`` or ``"digits"``).
+
+    ``image_size=None`` uses the dataset's default (32 for shapes, 20 for digits). Used by
+    notebooks whose ``DATASET`` is a papermill parameter.
+
+    Raises:
+        ValueError: an unknown dataset name.
+
+    Introduced in notebook 01.
+    """
+    makers: dict[str, Callable[..., MultiTaskData]] = {"shapes": make_shapes,
+                                                      "digits": make_multi_digits}
+    if name not in makers:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(makers)}.")
+    if image_size is not None:
+        kwargs["image_size"] = image_size
+    return makers[name](n, seed=seed, **kwargs)
+
+
+# ---------------------------------------------------------------------------- tf.data
+def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
+               tasks: Iterable[Task] | Mapping[str, Task] | None = None,
+               batch_size: int = 64, shuffle: bool = True, seed: int = 0,
+               augment: Callable | None = None,
+               per_task_inputs: bool | Sequence[str] = False, cache: bool = True,
+               prefetch: bool = True, drop_remainder: bool = False):
+    """A ``tf.data.Dataset`` of ``(image, {task: label})`` batches.
+
+    The pipeline is ``from_tensor_slices -> cache -> shuffle -> batch -> map(augment)
+    -> prefetch``: augmentation runs on whole batches (vectorized). Each batch's
+    augmentation seed comes from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=
+    True)``, so the same ``seed`` gives the same batches and every epoch gets new ones.
+
+    Args:
+        split: a :class:`Split` or ``(images, labels)``.
+        tasks: the tasks whose labels to yield (a subset of the labels); ``None`` infers
+            them from ``augment.tasks`` if present, else yields every label.
+        batch_size: examples per batch.
+        shuffle: reshuffle every epoch (seeded). Use ``False`` to evaluate or predict.
+        seed: seed for shuffling and augmentation.
+        augment: a policy from :mod:`mtl_utils.augment`, called as
+            ``augment(images, labels, seed)`` on each batch.
+        per_task_inputs: ``True`` (or task names) to feed models built with
+            ``per_task_inputs=True``: the image is repeated as ``{task: image}`` unless the
+            policy already returns one view per task.
+        cache, prefetch, drop_remainder: the usual ``tf.data`` switches.
+
+    Raises:
+        ValueError: a bad batch size, wrong image rank, or labels that do not match tasks.
+
+    Introduced in notebook 00; augmentation in notebook 04.
+    """
+    import tensorflow as tf
+
+    images, labels = (split.images, split.labels) if isinstance(split, Split) else split
+    batch_size = _check_count("batch_size", batch_size)
+    if tasks is None and augment is not None and getattr(augment, "tasks", None) is not None:
+        tasks = augment.tasks
+    if tasks is None:
+        labels = dict(labels)
+    else:
+        tasks = task_dict(tasks)
+        validate_labels(tasks, images, labels)
+        labels = {t: labels[t] for t in tasks}
+    if np.ndim(images) != 4:
+        raise ValueError(f"images must be (N, H, W, C), got shape {np.shape(images)}.")
+    names = list(labels) if per_task_inputs is True else list(per_task_inputs or [])
+    unknown = [n for n in names if n not in labels]
+    if unknown:
+        raise ValueError(f"per_task_inputs names unknown task(s) {unknown}; tasks: {list(labels)}.")
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(images, np.float32), labels))
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if augment is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, s: augment(batch[0], batch[1], s),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if names:
+        def replicate(x, *rest):
+            if not isinstance(x, dict):
+                x = {n: x for n in names}
+            return (x, *rest)
+
+        ds = ds.map(replicate)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds

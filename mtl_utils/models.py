@@ -1,0 +1,239 @@
+"""Keras 3 model builders: encoders, one head per :class:`~mtl_utils.tasks.Task`, and the
+single-task and hard-parameter-sharing models ``f_t(x) = head_t(g(x))``.
+
+Every builder reads the tasks: a head's width, activation, loss and metrics all come from
+its ``Task``, and outputs are named after their tasks so labels in a ``{task: label}`` dict
+reach the right head.
+
+Introduced in notebook 01 (single-task) and notebook 02 (shared encoder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import keras
+from keras import layers
+
+from .tasks import HEAD_POOLS, Task, task_dict
+
+ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50")
+BN_MOMENTUM = 0.9  # Keras' default 0.99 leaves moving statistics stale in short runs.
+
+
+def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {tuple(input_shape)}; "
+            "use data.image_shape or images.shape[1:]."
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _conv_bn(x, filters: int, name: str, strides: int = 1):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+                      name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
+                  filters: Sequence[int] = (32, 64, 64), name: str = "encoder") -> keras.Model:
+    """The shared trunk ``g(x)``: a Keras model from images to a 4-D feature map.
+
+    Args:
+        input_shape: ``(H, W, C)`` of the images.
+        kind: ``"small_cnn"`` (conv-BN-ReLU blocks, max-pooling after the first two),
+            ``"resnet"`` (a small residual network with the same widths), or
+            ``"resnet50"`` (``keras.applications.ResNet50``, ``weights=None``; inputs
+            of at least 32x32).
+        filters: widths of the blocks (``small_cnn`` and ``resnet``).
+        name: layer name; multi-task training strategies find the shared variables by it.
+
+    Returns:
+        A ``keras.Model`` mapping ``(B, H, W, C)`` to ``(B, h, w, F)``.
+
+    Raises:
+        ValueError: unknown ``kind`` or a bad ``input_shape``.
+
+    Introduced in notebook 01.
+    """
+    shape = _check_input_shape(input_shape)
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder {kind!r}; choose one of {', '.join(ENCODERS)}.")
+    inputs = keras.Input(shape=shape, name=f"{name}_input")
+    if kind == "resnet50":
+        if min(shape[:2]) < 32:
+            raise ValueError(f"resnet50 needs images of at least 32x32, got {shape[:2]}.")
+        base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
+        return keras.Model(inputs, base(inputs), name=name)
+    x = inputs
+    for i, f in enumerate(filters):
+        if kind == "small_cnn":
+            x = _conv_bn(x, f, f"block{i}")
+        else:
+            shortcut = x
+            x = _conv_bn(x, f, f"block{i}a")
+            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i}b_conv")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}b_bn")(x)
+            if shortcut.shape[-1] != f:
+                shortcut = layers.Conv2D(f, 1, use_bias=False, name=f"block{i}_proj")(shortcut)
+            x = layers.Activation("relu", name=f"block{i}_out")(layers.Add()([x, shortcut]))
+        if i < min(2, len(filters) - 1):
+            x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def build_head(task: Task, features, image_shape: Sequence[int], pool: str | None = None,
+               hidden: int = 64, dropout: float = 0.0):
+    """Attach ``head_t`` for one task to a 4-D feature tensor; returns the output tensor.
+
+    Class, position, scalar and angle heads pool the feature map (``pool``; default
+    ``task.pool``), then a hidden dense layer and an output layer sized and activated by
+    the task. A mask head is a
+    1x1 convolution upsampled (bilinearly) to the image size. The output layer is named
+    after the task.
+
+    Raises:
+        ValueError: unknown ``pool``.
+
+    Introduced in notebook 01.
+    """
+    pool = pool or task.pool
+    if task.kind != "mask" and pool not in HEAD_POOLS:
+        raise ValueError(f"unknown head pool {pool!r}; choose one of {', '.join(HEAD_POOLS)}.")
+    n = task.name
+    if task.kind == "mask":
+        h, w = int(image_shape[0]), int(image_shape[1])
+        x = layers.Conv2D(hidden // 2, 3, padding="same", activation="relu",
+                          name=f"{n}_head_conv")(features)
+        x = layers.Conv2D(1, 1, name=f"{n}_head_logits")(x)
+        x = layers.Resizing(h, w, interpolation="bilinear", name=f"{n}_head_up")(x)
+        return layers.Activation("sigmoid", name=n)(x)
+    if pool == "flatten":
+        x = layers.Flatten(name=f"{n}_head_flat")(features)
+    elif pool == "max":
+        x = layers.GlobalMaxPooling2D(name=f"{n}_head_pool")(features)
+    else:
+        x = layers.GlobalAveragePooling2D(name=f"{n}_head_pool")(features)
+    x = layers.Dense(hidden, activation="relu", name=f"{n}_head_dense")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{n}_head_dropout")(x)
+    return layers.Dense(task.output_units, activation=task.output_activation, name=n)(x)
+
+
+def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task],
+                  learning_rate: float = 1e-3, loss_weights: Mapping[str, float] | None = None,
+                  weighting=None, optimizer: keras.optimizers.Optimizer | None = None,
+                  ) -> keras.Model:
+    """Compile with each task's loss and metrics (from its ``Task``) and Adam.
+
+    Args:
+        model: a model whose outputs are named after ``tasks``.
+        learning_rate: Adam's learning rate (ignored when ``optimizer`` is given).
+        loss_weights: static ``{task: lambda_t}``; default 1 for every task.
+        weighting: a strategy from :mod:`mtl_utils.weighting` (only for models built
+            with ``weighting=...``, which carry the multi-task ``train_step``).
+
+    Introduced in notebook 01.
+    """
+    tasks = task_dict(tasks)
+    if loss_weights is not None:
+        unknown = sorted(set(loss_weights) - set(tasks))
+        if unknown:
+            raise ValueError(f"loss_weights name unknown task(s) {unknown}; tasks: {list(tasks)}.")
+    kwargs = {}
+    if weighting is not None:
+        kwargs["weighting"] = weighting
+    model.compile(
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+        loss={n: t.loss() for n, t in tasks.items()},
+        metrics={n: t.metrics() for n, t in tasks.items()},
+        loss_weights=None if loss_weights is None else
+        {n: float(loss_weights.get(n, 1.0)) for n in tasks},
+        **kwargs,
+    )
+    return model
+
+
+def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: Sequence[int],
+                       encoder: str = "small_cnn", filters: Sequence[int] = (32, 64, 64),
+                       head_pool: str | Mapping[str, str] | None = None, hidden: int = 64,
+                       per_task_inputs: bool = False, weighting=None,
+                       learning_rate: float = 1e-3,
+                       loss_weights: Mapping[str, float] | None = None,
+                       compile: bool = True, name: str = "shared") -> keras.Model:
+    """Hard parameter sharing: one encoder ``g`` and a head per task, ``f_t = head_t(g(x))``.
+
+    Args:
+        tasks: the tasks; one output per task, named after it.
+        input_shape: ``(H, W, C)``.
+        encoder, filters: see :func:`build_encoder`.
+        head_pool: pooling before dense heads, one value or ``{task: pool}``; ``None``
+            uses each task's ``pool`` (see :class:`~mtl_utils.tasks.Task`).
+        hidden: width of each head's hidden layer.
+        per_task_inputs: one input per task (named after it) with the encoder shared
+            across them, for per-task augmented views; costs one encoder pass per task.
+            Feed the same image to every input at test time (``to_dataset`` does this).
+        weighting: a strategy from :mod:`mtl_utils.weighting` (``Static``, ``Uncertainty``,
+            ``DWA``, ``GradNorm``, ``PCGrad``); the model is then a
+            ``weighting.MultiTaskModel`` whose ``train_step`` combines the task losses
+            through it. ``None`` uses Keras' own ``train_step`` with ``loss_weights``.
+        learning_rate, loss_weights: passed to :func:`compile_model`.
+        compile: compile the model (default) or return it uncompiled.
+
+    Returns:
+        A ``keras.Model`` with outputs ``{task: prediction}``.
+
+    Raises:
+        ValueError: no tasks, a bad input shape, unknown encoder or pool.
+
+    Introduced in notebook 02.
+    """
+    tasks = task_dict(tasks)
+    if not tasks:
+        raise ValueError("build_shared_model needs at least one task.")
+    shape = _check_input_shape(input_shape)
+    if isinstance(head_pool, Mapping):
+        unknown = sorted(set(head_pool) - set(tasks))
+        if unknown:
+            raise ValueError(f"head_pool names unknown task(s) {unknown}; tasks: {list(tasks)}.")
+        pools = {n: head_pool.get(n) for n in tasks}
+    else:
+        pools = dict.fromkeys(tasks, head_pool)
+    enc = build_encoder(shape, encoder, filters)
+    if per_task_inputs:
+        inputs = {n: keras.Input(shape=shape, name=n) for n in tasks}
+        feats = {n: enc(inputs[n]) for n in tasks}
+    else:
+        image = keras.Input(shape=shape, name="image")
+        inputs, feats = image, dict.fromkeys(tasks, enc(image))
+    outputs = {n: build_head(t, feats[n], shape, pools[n], hidden) for n, t in tasks.items()}
+    if weighting is None:
+        model = keras.Model(inputs, outputs, name=name)
+    else:
+        from .weighting import MultiTaskModel
+
+        model = MultiTaskModel(inputs, outputs, tasks=tasks, name=name)
+    if compile:
+        compile_model(model, tasks, learning_rate, loss_weights, weighting)
+    return model
+
+
+def build_single_task_model(task: Task, input_shape: Sequence[int], **kwargs) -> keras.Model:
+    """One model for one task: the same encoder and head as the shared model, alone.
+
+    Takes the keyword arguments of :func:`build_shared_model`.
+
+    Introduced in notebook 01.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"build_single_task_model takes one Task, got {type(task).__name__}.")
+    kwargs.setdefault("name", f"single_{task.name}")
+    return build_shared_model([task], input_shape, **kwargs)
+
+
+def count_params(model: keras.Model) -> int:
+    """Number of trainable parameters."""
+    return int(sum(int(keras.ops.size(v)) for v in model.trainable_variables))
