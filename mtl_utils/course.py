@@ -1,0 +1,118 @@
+"""Run the whole course headless: every numbered notebook through papermill, then a report.
+
+``python -m mtl_utils.course run`` (what ``make run`` calls) executes
+``notebooks/NN_*.ipynb`` in order into ``runs/<timestamp>/``, with a progress bar, and
+writes ``runs/<timestamp>/summary.md`` from the cells each notebook tags ``headline``
+(its key table and figure). A failing notebook stops the run with the notebook's name and
+the failing cell's error. Results of all notebooks go to ``runs/<timestamp>/results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADLINE_TAG = "headline"
+
+
+def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks in order, optionally only those whose number is in ``only``."""
+    found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [p for p in found if p.name[:2] in only]
+    if not found:
+        raise SystemExit(f"no notebooks to run in {folder} (filter: {only}).")
+    return found
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def headline_markdown(nb_path: Path, out_dir: Path) -> str:
+    """Markdown for one executed notebook's ``headline`` cells: text tables and PNG figures."""
+    nb = json.loads(nb_path.read_text())
+    title = next((c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                  for c in nb["cells"] if c["cell_type"] == "markdown"), nb_path.stem)
+    title = title.strip().splitlines()[0].lstrip("# ").strip()
+    parts = [f"## {nb_path.stem}: {title}", ""]
+    n_fig = 0
+    for cell in nb["cells"]:
+        if HEADLINE_TAG not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data:
+                n_fig += 1
+                name = f"{nb_path.stem}_{n_fig}.png"
+                (out_dir / name).write_bytes(base64.b64decode(data["image/png"]))
+                parts += [f"![{nb_path.stem} figure {n_fig}]({name})", ""]
+            elif "text/plain" in data or out.get("output_type") == "stream":
+                text = data.get("text/plain", out.get("text", ""))
+                text = text if isinstance(text, str) else "".join(text)
+                if text.strip() and not text.startswith("<Figure"):
+                    parts += ["```", _strip_ansi(text).rstrip(), "```", ""]
+    if len(parts) == 2:
+        parts += ["(no cell tagged `headline`)", ""]
+    return "\n".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    import papermill as pm
+    from tqdm.auto import tqdm
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(args.out or ROOT / "runs" / stamp).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / "results"
+    todo = notebooks(Path(args.notebooks), args.only)
+    print(f"Running {len(todo)} notebooks into {out_dir}")
+    timings = []
+    bar = tqdm(todo, unit="notebook")
+    for nb in bar:
+        bar.set_description(nb.stem)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(nb.parent),
+                                parameters={"RESULTS_DIR": str(results)}, kernel_name="python3",
+                                progress_bar=False)
+        except pm.PapermillExecutionError as err:
+            bar.close()
+            print(f"\nFAILED: {nb.name}, cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                  f"The executed notebook with the traceback: {out_dir / nb.name}",
+                  file=sys.stderr)
+            return 1
+        timings.append((nb.stem, time.perf_counter() - start))
+    lines = [f"# Course run {stamp}", "",
+             "Every numbered notebook executed with its default parameters by `make run`.",
+             "", "| notebook | seconds |", "|---|---|"]
+    lines += [f"| {name} | {sec:.0f} |" for name, sec in timings]
+    lines.append("")
+    for nb in todo:
+        lines.append(headline_markdown(out_dir / nb.name, out_dir))
+    (out_dir / "summary.md").write_text("\n".join(lines))
+    print(f"Done in {sum(s for _, s in timings):.0f} s. Report: {out_dir / 'summary.md'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtl_utils.course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="execute the notebooks and write summary.md")
+    p.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. --only 00 02")
+    p.add_argument("--out", help="output folder (default runs/<timestamp>)")
+    p.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
+    args = parser.parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

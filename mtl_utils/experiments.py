@@ -1,0 +1,499 @@
+"""Seeded experiment runs, a resumable results store, and Delta_m.
+
+* :class:`Config` describes one training configuration (tasks, model, budget,
+  augmentation, loss weighting).
+* :func:`run_config` trains it once per seed and returns tidy rows
+  ``(experiment, config, seed, task, metric, value, split, epochs, seconds, ...)``.
+  With a :class:`ResultsStore`, finished ``(config, seed)`` pairs are read back instead of
+  re-trained, so a grid that crashed resumes where it stopped.
+* :func:`delta_m` is the multi-task score against single-task baselines.
+
+Introduced in notebook 01.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import MultiTaskData, to_dataset
+from .tasks import Task, select_tasks, task_dict
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "experiment", "config", "seed", "task", "metric", "value", "split", "epochs",
+    "seconds", "n_train", "params", "fingerprint")
+HISTORY_COLUMNS: tuple[str, ...] = ("experiment", "config", "seed", "epoch", "key", "value")
+
+
+# --------------------------------------------------------------------------- seeding
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic.
+
+    With ``deterministic=True`` the same seed gives the same metrics on one machine
+    (``tf.config.experimental.enable_op_determinism``); exact numbers still differ across
+    machines, library versions and GPUs.
+
+    Introduced in notebook 01.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+# ---------------------------------------------------------------------------- config
+@dataclass
+class Config:
+    """One training configuration.
+
+    Args:
+        name: identifies the configuration in tables and in the results store; a name
+            must always mean the same settings (the store checks a fingerprint).
+        tasks: task names to train (``None``: all the data's tasks).
+        model: ``"shared"`` (hard parameter sharing) or ``"single"`` (independent
+            single-task models, one per task, trained side by side in one Keras graph with
+            nothing shared; see :func:`~mtl_utils.models.build_single_task_models`). Rows
+            carry ``seconds`` for the whole model and ``params`` of each task's own model.
+        epochs, batch_size, learning_rate: the training budget.
+        augment: ``None`` or a factory ``augment(tasks) -> policy`` (a policy from
+            :mod:`mtl_utils.augment`), called with the tasks being trained.
+        weighting: ``None`` (Keras ``loss_weights``) or a factory ``weighting() -> strategy``
+            from :mod:`mtl_utils.weighting`.
+        loss_weights: static ``{task: lambda}`` for the plain Keras path.
+        model_kwargs: extra arguments for :func:`~mtl_utils.models.build_shared_model`.
+        description: free text, part of the fingerprint (say what ``augment`` does).
+
+    Introduced in notebook 01.
+    """
+
+    name: str
+    tasks: Sequence[str] | None = None
+    model: str = "shared"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    augment: Callable | None = None
+    weighting: Callable | None = None
+    loss_weights: Mapping[str, float] | None = None
+    model_kwargs: dict = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.model not in ("shared", "single"):
+            raise ValueError(f"Config {self.name!r}: model must be 'shared' or 'single', "
+                             f"got {self.model!r}.")
+        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+            raise ValueError(f"Config {self.name!r}: epochs and batch_size must be >= 1, got "
+                             f"{self.epochs} and {self.batch_size}.")
+        if self.augment is not None and not callable(self.augment):
+            raise TypeError(f"Config {self.name!r}: augment must be a factory "
+                            "augment(tasks) -> policy, e.g. lambda tasks: shared(tasks, ops).")
+        if self.weighting is not None and not callable(self.weighting):
+            raise TypeError(f"Config {self.name!r}: weighting must be a factory "
+                            "weighting() -> strategy, e.g. lambda: Uncertainty().")
+
+    def fingerprint(self, data: MultiTaskData) -> str:
+        """A short hash of the settings and the data they run on."""
+
+        def describe(obj):
+            if obj is None:
+                return None
+            return re.sub(r" at 0x[0-9a-f]+", "", getattr(obj, "__qualname__", repr(obj)))
+
+        spec = {k: v for k, v in asdict(self).items() if k not in ("augment", "weighting")}
+        spec["tasks"] = list(self.tasks) if self.tasks is not None else None
+        spec.update(augment=describe(self.augment), weighting=describe(self.weighting),
+                    data=data.name, n_train=len(data.train), image_shape=data.image_shape,
+                    data_info={k: str(v) for k, v in sorted(data.info.items())})
+        text = json.dumps(spec, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------- results store
+def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            df.to_csv(f, index=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultsStore:
+    """Append-only CSV tables under a folder, written atomically, read back to resume.
+
+    Each experiment has ``<folder>/<experiment>.csv`` (result rows) and
+    ``<folder>/<experiment>_history.csv`` (per-epoch training logs). Every append rewrites
+    the file through a temporary file and an atomic rename, so a crash leaves either the
+    old file or the new one, never half a file; rows of one ``(config, seed)`` are written
+    together.
+
+    Introduced in notebook 01; resuming a grid in notebook 06.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, experiment: str, kind: str = "") -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", experiment):
+            raise ValueError(f"experiment name {experiment!r} must use letters, digits, "
+                             "'_', '-' or '.' (it names a file).")
+        return self.folder / f"{experiment}{kind}.csv"
+
+    def load(self, experiment: str) -> pd.DataFrame:
+        """All result rows of an experiment (an empty frame if none)."""
+        path = self._path(experiment)
+        if not path.exists():
+            return pd.DataFrame(columns=list(ROW_COLUMNS))
+        return pd.read_csv(path, dtype={"config": str, "task": str, "metric": str})
+
+    def load_history(self, experiment: str) -> pd.DataFrame:
+        """All per-epoch history rows of an experiment (an empty frame if none)."""
+        path = self._path(experiment, "_history")
+        if not path.exists():
+            return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+        return pd.read_csv(path)
+
+    def done(self, experiment: str, config: str, seed: int) -> pd.DataFrame:
+        """The stored rows of one ``(config, seed)`` (empty if it has not run)."""
+        df = self.load(experiment)
+        return df[(df["config"] == config) & (df["seed"] == seed)]
+
+    def append(self, rows: pd.DataFrame, history: pd.DataFrame | None = None) -> None:
+        """Add rows (and history rows) atomically; rows must name one experiment."""
+        experiments = set(rows["experiment"])
+        if len(experiments) != 1:
+            raise ValueError(f"append takes rows of one experiment, got {sorted(experiments)}.")
+        exp = experiments.pop()
+        if history is not None and len(history):
+            old = self.load_history(exp)
+            _atomic_write_csv(pd.concat([old, history], ignore_index=True)
+                              if len(old) else history, self._path(exp, "_history"))
+        old = self.load(exp)
+        _atomic_write_csv(pd.concat([old, rows], ignore_index=True) if len(old) else rows,
+                          self._path(exp))
+
+
+# ------------------------------------------------------------------------- training
+def _history_rows(experiment: str, config: str, seed: int, history: Mapping[str, list]
+                  ) -> pd.DataFrame:
+    rows = [(experiment, config, seed, epoch + 1, key, float(v))
+            for key, values in history.items() for epoch, v in enumerate(values)]
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+
+def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
+                       seed: int, splits: Sequence[str] = ("test",), verbose: int = 0):
+    """Train one model on ``tasks`` with ``config`` and ``seed``; evaluate it.
+
+    Returns:
+        ``(metrics, history, seconds, params)``: ``metrics[split][task][metric]``, the Keras
+        history dict, training wall time, and ``{task: parameters}`` (the whole model's
+        count for every task when the encoder is shared; each task's own model otherwise).
+
+    Introduced in notebook 01.
+    """
+    from .models import build_shared_model, count_params
+
+    seed_everything(seed)
+    policy = config.augment(tasks) if config.augment is not None else None
+    per_task = bool(getattr(policy, "per_task", False))
+    kwargs = dict(config.model_kwargs)
+    if config.weighting is not None:
+        kwargs["weighting"] = config.weighting()
+    model = build_shared_model(tasks, data.image_shape, per_task_inputs=per_task,
+                               share_encoder=config.model == "shared",
+                               learning_rate=config.learning_rate,
+                               loss_weights=config.loss_weights, **kwargs)
+    train = to_dataset(data.train, tasks, config.batch_size, shuffle=True, seed=seed,
+                       augment=policy, per_task_inputs=per_task)
+    start = time.perf_counter()
+    hist = model.fit(train, epochs=int(config.epochs), verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    for split in splits:
+        ds = to_dataset(data.split(split), tasks, 256, shuffle=False, per_task_inputs=per_task)
+        logs = model.evaluate(ds, return_dict=True, verbose=0)
+        metrics[split] = {n: _task_metrics(t, logs, len(tasks)) for n, t in tasks.items()}
+    shared = config.model == "shared"
+    params = {n: count_params(model) if shared else count_params(model, n) for n in tasks}
+    return metrics, hist.history, seconds, params
+
+
+def _task_metrics(task: Task, logs: Mapping[str, float], n_tasks: int) -> dict[str, float]:
+    """Pick one task's metrics out of Keras logs (single-output models drop the prefix)."""
+    out = {}
+    for m in (task.metric, "loss"):
+        key = f"{task.name}_{m}"
+        if key in logs:
+            out[m] = float(logs[key])
+        elif n_tasks == 1 and m in logs:
+            out[m] = float(logs[m])
+    return out
+
+
+def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
+               experiment: str = "default", store: ResultsStore | None = None,
+               splits: Sequence[str] = ("test",), verbose: int = 0,
+               progress: bool = True) -> pd.DataFrame:
+    """Run ``config`` once per seed; return tidy rows, resuming from ``store``.
+
+    Args:
+        data: the dataset (fixed across seeds; seeds vary initialisation, shuffling and
+            augmentation).
+        config: what to train.
+        seeds: one run per seed.
+        experiment: groups rows in the store (one CSV per experiment).
+        store: a :class:`ResultsStore`; finished ``(config, seed)`` pairs are loaded, not
+            re-trained, and new ones are appended atomically as soon as they finish.
+        splits: which splits to evaluate (``"test"``, ``"val"``, ``"train"``).
+        progress: print one line per seed (trained, with its time, or found in the store).
+
+    Returns:
+        A DataFrame with :data:`ROW_COLUMNS`, a row per ``(seed, task, metric, split)``.
+
+    Raises:
+        ValueError: unknown tasks, or stored rows for this config name that were made with
+            different settings (rename the config, or use a fresh results folder).
+
+    Introduced in notebook 01.
+    """
+    tasks = select_tasks(data.tasks, config.tasks)
+    fingerprint = config.fingerprint(data)
+    frames = []
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("run_config needs at least one seed, e.g. seeds=[0, 1, 2].")
+    for seed in seeds:
+        if store is not None:
+            old = store.done(experiment, config.name, seed)
+            if len(old):
+                stale = set(old["fingerprint"].astype(str)) - {fingerprint}
+                if stale:
+                    raise ValueError(
+                        f"results store {store.folder} has rows for config {config.name!r} "
+                        f"(experiment {experiment!r}, seed {seed}) made with other settings "
+                        f"(fingerprint {sorted(stale)} != {fingerprint}). Give the new "
+                        "settings a new config name, or use a fresh RESULTS_DIR.")
+                if progress:
+                    print(f"{experiment} | {config.name} | seed {seed}: found in the results "
+                          "store, skipped")
+                frames.append(old)
+                continue
+        rows, history = _run_one_seed(data, tasks, config, seed, experiment, splits, verbose)
+        rows["fingerprint"] = fingerprint
+        if store is not None:
+            store.append(rows, history)
+        if progress:
+            print(f"{experiment} | {config.name} | seed {seed}: trained in "
+                  f"{rows['seconds'].iloc[0]:.1f} s")
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)[list(ROW_COLUMNS)]
+
+
+def _run_one_seed(data, tasks, config, seed, experiment, splits, verbose):
+    metrics, history, seconds, params = train_and_evaluate(data, tasks, config, seed, splits,
+                                                           verbose)
+    rows = [dict(experiment=experiment, config=config.name, seed=seed, task=task,
+                 metric=metric, value=value, split=split, epochs=int(config.epochs),
+                 seconds=seconds, n_train=len(data.train), params=params[task])
+            for split, per_task in metrics.items() for task, values in per_task.items()
+            for metric, value in values.items()]
+    return pd.DataFrame(rows), _history_rows(experiment, config.name, seed, history)
+
+
+def run_grid(data: MultiTaskData, configs: Iterable[Config], seeds: Iterable[int],
+             experiment: str = "default", store: ResultsStore | None = None,
+             splits: Sequence[str] = ("test",), progress: bool = True) -> pd.DataFrame:
+    """:func:`run_config` for several configs; rows of all of them.
+
+    Raises:
+        ValueError: two configs with the same name.
+
+    Introduced in notebook 02.
+    """
+    configs = list(configs)
+    names = [c.name for c in configs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"config names must be unique within a grid; repeated: {dupes}.")
+    seeds = list(seeds)
+    return pd.concat([run_config(data, c, seeds, experiment, store, splits, progress=progress)
+                      for c in configs], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- summaries
+def primary(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test") -> pd.DataFrame:
+    """Only each task's primary metric on ``split``."""
+    tasks = task_dict(tasks)
+    keep = rows["split"].eq(split) & rows.apply(
+        lambda r: r["task"] in tasks and r["metric"] == tasks[r["task"]].metric, axis=1)
+    return rows[keep]
+
+
+def summarize(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test",
+              by: Sequence[str] = ("config",)) -> pd.DataFrame:
+    """Mean, standard deviation and seed count of each task's primary metric.
+
+    Returns:
+        A frame indexed by ``by`` with columns ``(task, "mean" | "std" | "n")``.
+
+    Introduced in notebook 01.
+    """
+    df = primary(rows, tasks, split)
+    order = list(dict.fromkeys(df[list(by)[0]]))
+    out = df.groupby([*by, "task"], sort=False)["value"].agg(["mean", "std", "count"])
+    out = out.rename(columns={"count": "n"}).unstack("task")
+    out = out.swaplevel(0, 1, axis=1)
+    cols = [(t, s) for t in task_dict(tasks) if t in set(df["task"]) for s in ("mean", "std", "n")]
+    out = out[cols]
+    if len(by) == 1:
+        out = out.reindex(order)
+    return out
+
+
+def format_summary(summary: pd.DataFrame, tasks: Mapping[str, Task], digits: int = 3
+                   ) -> pd.DataFrame:
+    """``mean ± std`` strings, one column per task, with the metric and unit in the header.
+
+    Accuracies and IoUs are shown in percent.
+
+    Introduced in notebook 01.
+    """
+    tasks = task_dict(tasks)
+    out = {}
+    for name in dict.fromkeys(c[0] for c in summary.columns):
+        t = tasks[name]
+        pct = t.metric in ("accuracy", "iou")
+        scale = 100.0 if pct else 1.0
+        unit = "%" if pct else t.unit
+        header = f"{name} {t.metric}" + (f" ({unit})" if unit else "") + (
+            " ↑" if t.higher_is_better else " ↓")
+        m, s = summary[(name, "mean")] * scale, summary[(name, "std")].fillna(0) * scale
+        d = 1 if pct else 2
+        out[header] = [f"{a:.{d}f} ± {b:.{d}f}" for a, b in zip(m, s)]
+    return pd.DataFrame(out, index=summary.index)
+
+
+def higher_is_better(task: Task, metric: str) -> bool:
+    """Direction of a metric: the task's own for its primary metric, else by name."""
+    if metric == task.metric:
+        return task.higher_is_better
+    if metric in ("accuracy", "iou"):
+        return True
+    if metric in ("error", "loss", "mae", "mse"):
+        return False
+    raise ValueError(f"unknown direction for metric {metric!r} of task {task.name!r}.")
+
+
+def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
+            baseline: Mapping[str, float | Mapping[str, float]],
+            tasks: Iterable[Task] | Mapping[str, Task]) -> float:
+    """Delta_m: mean over tasks of the signed relative change against a baseline, in %.
+
+    ``Delta_m = 100/T * sum_t mean_j s_tj (M_tj - B_tj) / B_tj`` with ``s = +1`` where higher
+    is better and ``s = -1`` where lower is better (errors, losses): **positive means
+    better than the baseline** (Maninis et al. 2019, Vandenhende et al. 2021). Metrics are
+    averaged within a task first, then across tasks, so a task with many metrics does not
+    count more. A task's value is a number (its primary metric) or ``{metric: value}``.
+
+    Raises:
+        ValueError: a task missing from ``metrics`` or ``baseline``, a metric missing from
+            the baseline, or a zero baseline value.
+
+    Introduced in notebook 02.
+    """
+    tasks = task_dict(tasks)
+    per_task = []
+    for name, task in tasks.items():
+        if name not in metrics or name not in baseline:
+            side = "metrics" if name not in metrics else "baseline"
+            raise ValueError(f"delta_m: task {name!r} is missing from {side}; give every "
+                             "task a value on both sides.")
+        m, b = metrics[name], baseline[name]
+        m = m if isinstance(m, Mapping) else {task.metric: m}
+        b = b if isinstance(b, Mapping) else {task.metric: b}
+        changes = []
+        for metric, value in m.items():
+            if metric not in b:
+                raise ValueError(f"delta_m: baseline has no {metric!r} for task {name!r}.")
+            base = float(b[metric])
+            if base == 0:
+                raise ValueError(f"delta_m: baseline {metric!r} of task {name!r} is 0; a "
+                                 "relative change is undefined.")
+            sign = 1.0 if higher_is_better(task, metric) else -1.0
+            changes.append(sign * (float(value) - base) / abs(base))
+        per_task.append(float(np.mean(changes)))
+    return 100.0 * float(np.mean(per_task))
+
+
+def delta_m_by_seed(rows: pd.DataFrame, baseline_rows: pd.DataFrame,
+                    tasks: Mapping[str, Task], split: str = "test") -> pd.DataFrame:
+    """Delta_m of every config in ``rows`` against ``baseline_rows``, per seed.
+
+    Seeds are paired where the baseline has the same seed; otherwise the baseline's mean
+    over seeds is used. Returns columns ``config, seed, delta_m``.
+
+    Introduced in notebook 02.
+    """
+    tasks = task_dict(tasks)
+    base = primary(baseline_rows, tasks, split)
+    base_mean = base.groupby("task")["value"].mean().to_dict()
+    out = []
+    for (config, seed), g in primary(rows, tasks, split).groupby(["config", "seed"], sort=False):
+        b = base[base["seed"] == seed].set_index("task")["value"].to_dict()
+        b = {t: b.get(t, base_mean.get(t, np.nan)) for t in g["task"]}
+        present = {t: tasks[t] for t in g["task"]}
+        out.append((config, seed, delta_m(g.set_index("task")["value"].to_dict(), b, present)))
+    return pd.DataFrame(out, columns=["config", "seed", "delta_m"])
+
+
+def paired_difference(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str,
+                      reference: str, split: str = "test", confidence: float = 0.95
+                      ) -> pd.DataFrame:
+    """Per-task difference ``config - reference`` paired by seed, with a t-interval.
+
+    Returns columns ``task, mean, low, high, n, better`` where ``better`` is the mean
+    difference signed so that positive is an improvement.
+
+    Introduced in notebook 05.
+    """
+    from scipy import stats
+
+    tasks = task_dict(tasks)
+    df = primary(rows, tasks, split)
+    a = df[df["config"] == config].pivot_table(index="seed", columns="task", values="value")
+    b = df[df["config"] == reference].pivot_table(index="seed", columns="task", values="value")
+    seeds = a.index.intersection(b.index)
+    if len(seeds) == 0:
+        raise ValueError(f"no seed ran both {config!r} and {reference!r}; cannot pair them.")
+    out = []
+    for t in a.columns.intersection(b.columns):
+        d = (a.loc[seeds, t] - b.loc[seeds, t]).to_numpy()
+        mean = float(d.mean())
+        if len(d) > 1:
+            half = float(stats.t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1)
+                         / np.sqrt(len(d)))
+        else:
+            half = float("nan")
+        sign = 1.0 if tasks[t].higher_is_better else -1.0
+        out.append((t, mean, mean - half, mean + half, len(d), sign * mean))
+    return pd.DataFrame(out, columns=["task", "mean", "low", "high", "n", "better"])

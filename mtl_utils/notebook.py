@@ -1,0 +1,96 @@
+"""Small helpers for the notebooks' first cells: an honest environment report, seeding,
+and checks of papermill parameters that fail with a message naming the fix.
+
+Introduced in notebook 00.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS_ENV = "MTL_RESULTS_DIR"
+
+
+def report_environment(seeds: Iterable[int] | int | None = None) -> None:
+    """Print Python, TensorFlow, Keras versions, the devices, and the seeds in use.
+
+    Introduced in notebook 00.
+    """
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    print(f"Python {platform.python_version()} | TensorFlow {tf.__version__} | "
+          f"Keras {keras.__version__} ({keras.backend.backend()} backend)")
+    print(f"GPU: {', '.join(g.name for g in gpus) if gpus else 'none (CPU only)'} | "
+          f"CPU cores: {os.cpu_count()}")
+    if seeds is not None:
+        print(f"Seeds: {seeds}")
+    print("Exact numbers differ across machines, library versions and GPUs; "
+          "the same seed on one machine gives the same numbers.")
+
+
+def results_dir(path: str | os.PathLike) -> Path:
+    """The results folder: ``path``, unless the ``MTL_RESULTS_DIR`` environment variable
+    points elsewhere (the test suite uses it to run notebooks against a fresh folder).
+    """
+    return Path(os.environ.get(RESULTS_ENV) or path)
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``, or a ``ValueError`` naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}. "
+                         f"Example: papermill ... -p {name} {max(minimum, 1)}")
+    return value
+
+
+def check_seeds(name: str, value: Any) -> list[int]:
+    """A non-empty list of distinct non-negative ints (papermill: ``-p SEEDS "[0,1,2]"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, (list, tuple)) or not value
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+            or len(set(value)) != len(value)):
+        raise ValueError(f"parameter {name} must be a non-empty list of distinct non-negative "
+                         f'integers, got {value!r}. Example: papermill ... -p {name} "[0,1,2]"')
+    return list(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"parameter {name} must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_choices(name: str, value: Any, choices: Sequence[str]) -> list[str]:
+    """A non-empty list of distinct values from ``choices`` (a single string is allowed)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"parameter {name} must be a non-empty list from {list(choices)}, "
+                         f"got {value!r}.")
+    for v in value:
+        check_choice(name, v, choices)
+    return list(dict.fromkeys(value))
+
+
+def per_dataset(name: str, value: Any, datasets: Sequence[str], minimum: int = 1
+                ) -> dict[str, int]:
+    """An int parameter given once for all datasets or as ``{dataset: int}``.
+
+    Raises:
+        ValueError: a non-integer, a value below ``minimum``, or a dict missing a dataset.
+    """
+    if isinstance(value, Mapping):
+        missing = [d for d in datasets if d not in value]
+        if missing:
+            raise ValueError(f"parameter {name} has no value for dataset(s) {missing}; give "
+                             f"one number for all, or a dict with keys {list(datasets)}.")
+        return {d: check_int(f"{name}[{d!r}]", value[d], minimum) for d in datasets}
+    return {d: check_int(name, value, minimum) for d in datasets}

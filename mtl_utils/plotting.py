@@ -1,0 +1,237 @@
+"""Plots that read the tasks: labelled sample grids, training curves, result bars,
+Pareto fronts and heatmaps. Every function returns its matplotlib ``Figure`` and keeps
+figures small.
+
+Introduced in notebook 00.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .tasks import Task, task_dict
+
+plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9})
+
+
+def _as_numpy(x):
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+
+
+def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
+                tasks: Mapping[str, Task], color: str = "white") -> None:
+    """Draw one image with every label on it: class names as text, positions as a cross,
+    mask outlines, sizes as a circle, angles as an arrow.
+
+    ``labels`` holds this image's label per task (soft class labels show their argmax).
+
+    Introduced in notebook 00.
+    """
+    image = _as_numpy(image)
+    h, w = image.shape[:2]
+    ax.imshow(image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1),
+              cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=1)
+    text = []
+    center = None
+    for name, task in task_dict(tasks).items():
+        if name not in labels:
+            continue
+        y = _as_numpy(labels[name])
+        if task.kind == "class":
+            k = int(np.argmax(y)) if y.ndim >= 1 and y.size > 1 else int(y)
+            text.append(task.class_names[k] if task.class_names else str(k))
+        elif task.kind == "position":
+            center = (y[0] * w - 0.5, y[1] * h - 0.5)
+            ax.plot(*center, marker="+", color=color, markersize=9, mew=2)
+        elif task.kind == "mask":
+            ax.contour(y[..., 0], levels=[0.5], colors=[color], linewidths=1)
+    for name, task in task_dict(tasks).items():
+        if name not in labels or center is None:
+            continue
+        y = _as_numpy(labels[name]).ravel()
+        if task.kind == "scalar" and task.scale_equivariant:
+            lo, hi = task.value_range
+            ax.add_patch(plt.Circle(center, lo + y[0] * (hi - lo), fill=False, color=color,
+                                    ls="--", lw=0.8))
+        elif task.kind == "angle":
+            r = 0.25 * w
+            ax.arrow(center[0], center[1], r * np.cos(y[0]), r * np.sin(y[0]), color=color,
+                     width=0.3, head_width=1.5, length_includes_head=True)
+    ax.set_title(" / ".join(text), fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Task],
+               n: int = 8, ncols: int = 8, title: str | None = None, size: float = 1.3):
+    """A grid of the first ``n`` images with every task's label drawn on.
+
+    ``images`` may also be a ``{task: images}`` dict of per-task views: one row per task,
+    each drawn with that task's label only.
+
+    Introduced in notebook 00.
+    """
+    tasks = task_dict(tasks)
+    if isinstance(images, Mapping):
+        views = list(images)
+        n = min(n, len(_as_numpy(images[views[0]])))
+        fig, axes = plt.subplots(len(views), n, figsize=(size * n, size * len(views) + 0.4),
+                                 squeeze=False)
+        for r, v in enumerate(views):
+            for i in range(n):
+                draw_labels(axes[r, i], _as_numpy(images[v])[i],
+                            {v: _as_numpy(labels[v])[i]}, {v: tasks[v]})
+            axes[r, 0].set_ylabel(v, fontsize=8)
+    else:
+        images = _as_numpy(images)
+        n = min(n, len(images))
+        rows = int(np.ceil(n / ncols))
+        cols = min(n, ncols)
+        fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.4),
+                                 squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            if i < n:
+                draw_labels(ax, images[i], {k: _as_numpy(v)[i] for k, v in labels.items()},
+                            tasks)
+            else:
+                ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
+                 tasks: Mapping[str, Task], what: str = "loss", title: str | None = None):
+    """Per-task training curves (one panel per task) from a Keras history dict or the
+    store's history rows (``epoch, key, value`` and optionally ``config``/``seed``; seeds
+    are averaged, configs drawn as separate lines).
+
+    ``what`` is ``"loss"`` or ``"metric"`` (each task's primary metric).
+
+    Introduced in notebook 01.
+    """
+    tasks = task_dict(tasks)
+    if not isinstance(history, pd.DataFrame):
+        history = pd.DataFrame([(e + 1, k, v) for k, vals in history.items()
+                                for e, v in enumerate(vals)], columns=["epoch", "key", "value"])
+    if "config" not in history:
+        history = history.assign(config="")
+    fig, axes = plt.subplots(1, len(tasks), figsize=(2.6 * len(tasks), 2.3), squeeze=False)
+    for ax, (name, task) in zip(axes[0], tasks.items()):
+        suffix = "loss" if what == "loss" else task.metric
+        for config, g in history.groupby("config", sort=False):
+            sel = g[g["key"] == f"{name}_{suffix}"]
+            if sel.empty:
+                continue
+            curve = sel.groupby("epoch")["value"].mean()
+            ax.plot(curve.index, curve.values, label=config or None)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"train {suffix}" + (f" ({task.unit})" if task.unit and
+                                          suffix == "error" else ""))
+    handles, labels_ = axes[0, 0].get_legend_handles_labels()
+    if any(labels_):
+        fig.legend(handles, labels_, loc="upper center", ncol=min(4, len(labels_)),
+                   fontsize=7, bbox_to_anchor=(0.5, 1.02))
+    if title:
+        fig.suptitle(title, y=1.08 if any(labels_) else 1.0, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | None = None):
+    """Bar chart of each task's primary metric per config, with ±1 std error bars.
+
+    ``summary`` is :func:`mtl_utils.experiments.summarize`'s output.
+
+    Introduced in notebook 01.
+    """
+    tasks = task_dict(tasks)
+    names = [t for t in tasks if (t, "mean") in summary.columns]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.6), squeeze=False)
+    configs = [str(c) for c in summary.index]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], names):
+        t = tasks[name]
+        m, s = summary[(name, "mean")], summary[(name, "std")].fillna(0)
+        ax.bar(range(len(configs)), m, yerr=s, capsize=3,
+               color=[colors[i % len(colors)] for i in range(len(configs))])
+        ax.set_xticks(range(len(configs)), configs, rotation=45, ha="right", fontsize=7)
+        lo = float((m - s).min())
+        hi = float((m + s).max())
+        pad = 0.15 * (hi - lo + 1e-9)
+        ax.set_ylim(max(0.0, lo - pad) if t.higher_is_better else 0.0, hi + pad)
+        arrow = "↑" if t.higher_is_better else "↓"
+        ax.set_title(f"{name} {t.metric}{' (' + t.unit + ')' if t.unit else ''} {arrow}",
+                     fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray:
+    """Indices of the non-dominated rows of ``points`` (``(N, 2)``), sorted by the first axis.
+
+    Introduced in notebook 03.
+    """
+    p = np.asarray(points, float) * np.where(higher_is_better, 1.0, -1.0)
+    keep = [i for i in range(len(p))
+            if not np.any(np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1))]
+    return np.array(sorted(keep, key=lambda i: points[i][0]), dtype=int)
+
+
+def plot_pareto(df: pd.DataFrame, x_task: Task, y_task: Task, label: str = "config",
+                title: str | None = None):
+    """Scatter of two tasks' metrics (``df`` has columns ``x_task.name``, ``y_task.name``
+    and ``label``), with the Pareto front drawn through the non-dominated points.
+
+    Introduced in notebook 03.
+    """
+    fig, ax = plt.subplots(figsize=(3.8, 3.2))
+    pts = df[[x_task.name, y_task.name]].to_numpy()
+    ax.scatter(pts[:, 0], pts[:, 1], s=25)
+    for (_, r), (x, y) in zip(df.iterrows(), pts):
+        ax.annotate(str(r[label]), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    front = pareto_front(pts, [x_task.higher_is_better, y_task.higher_is_better])
+    ax.plot(pts[front, 0], pts[front, 1], "r--", lw=1, label="Pareto front")
+    for axis, t in ((ax.set_xlabel, x_task), (ax.set_ylabel, y_task)):
+        axis(f"{t.name} {t.metric}{' (' + t.unit + ')' if t.unit else ''} "
+             f"{'↑' if t.higher_is_better else '↓'}")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.1f}",
+                 annotations: pd.DataFrame | None = None, cmap: str = "RdBu"):
+    """A heatmap centred at zero (gains positive, blue), each cell annotated.
+
+    ``annotations`` (same shape) replaces the cell text, e.g. ``"+2.1 ± 0.8"``.
+
+    Introduced in notebook 06.
+    """
+    values = table.to_numpy(dtype=float)
+    lim = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * table.shape[1], 0.6 + 0.38 * table.shape[0]))
+    im = ax.imshow(values, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30,
+                  ha="right", fontsize=7)
+    ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=7)
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            text = annotations.iat[i, j] if annotations is not None else (
+                fmt.format(values[i, j]) if np.isfinite(values[i, j]) else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,167 @@
+"""Experiments: tidy rows, a results store that survives crashes and resumes, Delta_m."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtl_utils import experiments as ex
+from mtl_utils.tasks import Task
+
+ACC = Task("acc", "class", num_classes=3)
+ERR = Task("err", "position")
+
+
+# ------------------------------------------------------------------------ Delta_m
+def test_delta_m_higher_is_better_metric():
+    # +10% relative on a higher-is-better metric
+    assert ex.delta_m({"acc": 0.55}, {"acc": 0.5}, [ACC]) == pytest.approx(10.0)
+
+
+def test_delta_m_flips_sign_for_lower_is_better():
+    # error 2.0 -> 1.5 is a 25% improvement, so positive
+    assert ex.delta_m({"err": 1.5}, {"err": 2.0}, [ERR]) == pytest.approx(25.0)
+    assert ex.delta_m({"err": 2.5}, {"err": 2.0}, [ERR]) == pytest.approx(-25.0)
+
+
+def test_delta_m_averages_metrics_within_a_task_then_across_tasks():
+    metrics = {"acc": {"accuracy": 0.6, "loss": 0.5}, "err": 1.0}
+    base = {"acc": {"accuracy": 0.5, "loss": 1.0}, "err": 2.0}
+    # acc: mean(+20%, +50%) = +35%; err: +50%; mean over tasks = 42.5%
+    assert ex.delta_m(metrics, base, [ACC, ERR]) == pytest.approx(42.5)
+
+
+def test_delta_m_errors_name_the_problem():
+    with pytest.raises(ValueError, match="task 'err' is missing from metrics"):
+        ex.delta_m({"acc": 0.5}, {"acc": 0.5, "err": 1.0}, [ACC, ERR])
+    with pytest.raises(ValueError, match="is 0"):
+        ex.delta_m({"acc": 0.5}, {"acc": 0.0}, [ACC])
+
+
+# --------------------------------------------------------------------- results store
+def _rows(config="c", seed=0, value=1.0):
+    return pd.DataFrame([dict(experiment="e", config=config, seed=seed, task="acc",
+                              metric="accuracy", value=value, split="test", epochs=1,
+                              seconds=0.1, n_train=10, params=5, fingerprint="f")])
+
+
+def test_store_appends_and_reads_back(tmp_path):
+    store = ex.ResultsStore(tmp_path)
+    store.append(_rows(seed=0))
+    store.append(_rows(seed=1, value=2.0))
+    df = store.load("e")
+    assert list(df["seed"]) == [0, 1] and list(df["value"]) == [1.0, 2.0]
+    assert len(store.done("e", "c", 1)) == 1 and len(store.done("e", "c", 2)) == 0
+
+
+def test_store_survives_an_interrupted_write(tmp_path, monkeypatch):
+    store = ex.ResultsStore(tmp_path)
+    store.append(_rows(seed=0))
+    before = (tmp_path / "e.csv").read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.append(_rows(seed=1))
+    monkeypatch.undo()
+    assert (tmp_path / "e.csv").read_bytes() == before  # old file intact
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no debris
+    assert list(store.load("e")["seed"]) == [0]
+
+
+def test_store_rejects_bad_experiment_names(tmp_path):
+    with pytest.raises(ValueError, match="names a file"):
+        ex.ResultsStore(tmp_path).load("../escape")
+
+
+# --------------------------------------------------------------------- running configs
+@pytest.fixture(scope="module")
+def tiny(shapes):
+    return shapes
+
+
+def _config(name="shared", **kw):
+    kw.setdefault("tasks", ["shape", "position"])
+    return ex.Config(name, epochs=1, batch_size=32, model_kwargs={"filters": (8, 8)}, **kw)
+
+
+def test_run_config_returns_tidy_rows_per_seed_task_metric(tiny):
+    rows = ex.run_config(tiny, _config(), [0, 1], "exp", progress=False)
+    assert list(rows.columns) == list(ex.ROW_COLUMNS)
+    assert set(rows["seed"]) == {0, 1} and set(rows["task"]) == {"shape", "position"}
+    assert set(rows["metric"]) == {"accuracy", "error", "loss"}
+    assert len(rows) == 2 * 2 * 2
+    assert (rows["seconds"] > 0).all() and (rows["n_train"] == len(tiny.train)).all()
+
+
+def test_same_seed_gives_the_same_metrics(tiny):
+    a = ex.run_config(tiny, _config(), [3], "exp", progress=False)
+    b = ex.run_config(tiny, _config(), [3], "exp", progress=False)
+    np.testing.assert_array_equal(a["value"].to_numpy(), b["value"].to_numpy())
+
+
+def test_grid_resumes_from_the_store_without_duplicates(tiny, tmp_path, capsys):
+    store = ex.ResultsStore(tmp_path)
+    first = ex.run_config(tiny, _config(), [0], "grid", store)
+    calls = []
+    original = ex._run_one_seed
+    ex._run_one_seed = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        again = ex.run_config(tiny, _config(), [0, 1], "grid", store)
+    finally:
+        ex._run_one_seed = original
+    assert len(calls) == 1  # only seed 1 trained
+    assert "seed 0: found in the results store, skipped" in capsys.readouterr().out
+    stored = store.load("grid")
+    assert len(stored) == len(again) == 2 * len(first)
+    assert not stored.duplicated(["config", "seed", "task", "metric", "split"]).any()
+    history = store.load_history("grid")
+    assert set(history["seed"]) == {0, 1} and "loss" in set(history["key"])
+
+
+def test_changed_settings_under_an_old_name_are_refused(tiny, tmp_path):
+    store = ex.ResultsStore(tmp_path)
+    ex.run_config(tiny, _config(), [0], "grid", store, progress=False)
+    with pytest.raises(ValueError, match="made with other settings"):
+        ex.run_config(tiny, _config(learning_rate=0.1), [0], "grid", store, progress=False)
+
+
+def test_single_config_reports_each_task_models_parameters(tiny):
+    rows = ex.run_config(tiny, _config("single", model="single"), [0], "exp", progress=False)
+    shared = ex.run_config(tiny, _config(), [0], "exp", progress=False)
+    p_single = rows.drop_duplicates("task").set_index("task")["params"]
+    p_shared = shared["params"].iloc[0]
+    assert p_single.sum() > p_shared  # two encoders vs one
+    assert shared["params"].nunique() == 1
+
+
+def test_summaries_and_paired_differences(tiny):
+    rows = pd.concat([
+        pd.DataFrame([dict(experiment="e", config=c, seed=s, task="shape", metric="accuracy",
+                           value=v, split="test", epochs=1, seconds=1, n_train=1, params=1,
+                           fingerprint="f")
+                      for s, v in enumerate(vals)])
+        for c, vals in (("a", [0.5, 0.6, 0.7]), ("b", [0.6, 0.7, 0.8]))])
+    tasks = {"shape": tiny.tasks["shape"]}
+    s = ex.summarize(rows, tasks)
+    assert s.loc["a", ("shape", "mean")] == pytest.approx(0.6)
+    assert s.loc["b", ("shape", "n")] == 3
+    text = ex.format_summary(s, tasks)
+    assert text.loc["a"].iloc[0] == "60.0 ± 10.0"
+    diff = ex.paired_difference(rows, tasks, "b", "a")
+    assert diff["mean"].iloc[0] == pytest.approx(0.1)
+    assert diff["low"].iloc[0] == pytest.approx(0.1) and diff["better"].iloc[0] > 0
+    dm = ex.delta_m_by_seed(rows[rows.config == "b"], rows[rows.config == "a"], tasks)
+    np.testing.assert_allclose(dm["delta_m"], [20.0, 100 / 6, 100 / 7])
+
+
+def test_bad_configs_raise():
+    with pytest.raises(ValueError, match="'shared' or 'single'"):
+        ex.Config("x", model="both")
+    with pytest.raises(ValueError, match="epochs and batch_size"):
+        ex.Config("x", epochs=0)
+    with pytest.raises(TypeError, match="factory"):
+        ex.Config("x", augment="flip")

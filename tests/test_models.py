@@ -1,0 +1,89 @@
+"""Model builders: outputs named after tasks, right shapes, sharing where promised."""
+
+import numpy as np
+import pytest
+
+from mtl_utils.models import (
+    build_encoder,
+    build_shared_model,
+    build_single_task_model,
+    build_single_task_models,
+    count_params,
+)
+from mtl_utils.tasks import Task
+
+TASKS = [Task("c", "class", num_classes=4), Task("p", "position"), Task("s", "scalar"),
+         Task("m", "mask"), Task("a", "angle")]
+SHAPE = (16, 16, 3)
+
+
+def test_outputs_are_named_after_tasks_with_label_shapes():
+    model = build_shared_model(TASKS, SHAPE, filters=(8, 8))
+    out = model.predict(np.zeros((2, *SHAPE), np.float32), verbose=0)
+    assert set(out) == {t.name for t in TASKS}
+    assert out["c"].shape == (2, 4)
+    np.testing.assert_allclose(out["c"].sum(axis=1), 1.0, rtol=1e-5)
+    assert out["p"].shape == (2, 2) and out["s"].shape == (2, 1) and out["a"].shape == (2, 2)
+    assert out["m"].shape == (2, 16, 16, 1)
+    assert 0 <= out["m"].min() and out["m"].max() <= 1
+
+
+def test_shared_model_has_one_encoder_and_single_models_have_their_own():
+    shared = build_shared_model(TASKS[:2], SHAPE, filters=(8, 8))
+    single = build_single_task_models(TASKS[:2], SHAPE, filters=(8, 8))
+    assert [layer.name for layer in shared.layers if layer.name.startswith("encoder")] == [
+        "encoder"]
+    assert {layer.name for layer in single.layers if layer.name.startswith("encoder")} == {
+        "encoder_c", "encoder_p"}
+    enc = count_params(shared.get_layer("encoder"))
+    # the single models hold one encoder per task: as many parameters as shared + one encoder
+    assert count_params(single) == count_params(shared) + enc
+    assert count_params(single, "c") == count_params(
+        build_single_task_model(TASKS[0], SHAPE, filters=(8, 8)))
+
+
+def test_per_task_inputs_share_the_encoder():
+    model = build_shared_model(TASKS[:2], SHAPE, filters=(8, 8), per_task_inputs=True)
+    x = np.random.default_rng(0).random((2, *SHAPE)).astype(np.float32)
+    out = model.predict({"c": x, "p": x}, verbose=0)
+    ref = build_shared_model(TASKS[:2], SHAPE, filters=(8, 8))
+    ref.set_weights(model.get_weights())
+    np.testing.assert_allclose(out["c"], ref.predict(x, verbose=0)["c"], rtol=1e-5)
+    assert count_params(model) == count_params(ref)
+
+
+@pytest.mark.parametrize("kind", ["small_cnn", "resnet"])
+def test_encoders_downsample_to_a_feature_map(kind):
+    enc = build_encoder((32, 32, 3), kind, filters=(8, 16, 16))
+    assert enc.output_shape == (None, 8, 8, 16)
+
+
+def test_resnet50_builds_offline_without_weights():
+    enc = build_encoder((32, 32, 3), "resnet50")
+    assert enc.output_shape[-1] == 2048
+
+
+def test_compiled_model_trains_on_label_dicts():
+    model = build_shared_model(TASKS[:4], SHAPE, filters=(8, 8))
+    rng = np.random.default_rng(0)
+    x = rng.random((16, *SHAPE)).astype(np.float32)
+    y = {"c": rng.integers(0, 4, 16), "p": rng.random((16, 2)).astype(np.float32),
+         "s": rng.random((16, 1)).astype(np.float32),
+         "m": (rng.random((16, 16, 16, 1)) > 0.5).astype(np.float32)}
+    hist = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for key in ("c_accuracy", "p_error", "s_error", "m_iou", "loss"):
+        assert key in hist.history
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: build_shared_model([], SHAPE), "at least one task"),
+    (lambda: build_shared_model(TASKS, (16, 16)), "input_shape must be"),
+    (lambda: build_shared_model(TASKS, SHAPE, encoder="vgg"), "unknown encoder 'vgg'"),
+    (lambda: build_shared_model(TASKS, SHAPE, head_pool="median"), "unknown head pool"),
+    (lambda: build_shared_model(TASKS, SHAPE, head_pool={"zz": "max"}), "unknown task"),
+    (lambda: build_shared_model(TASKS, SHAPE, loss_weights={"zz": 1.0}), "unknown task"),
+    (lambda: build_encoder((16, 16, 3), "resnet50"), "at least 32x32"),
+])
+def test_bad_model_arguments_raise(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
