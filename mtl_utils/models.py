@@ -10,6 +10,7 @@ Introduced in notebook 01 (single-task) and notebook 02 (shared encoder).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
 import keras
@@ -145,6 +146,14 @@ def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
             raise ValueError(f"loss_weights name unknown task(s) {unknown}; tasks: {list(tasks)}.")
     kwargs = {}
     if weighting is not None:
+        from .weighting import MultiTaskModel
+
+        if not isinstance(model, MultiTaskModel):
+            raise ValueError(
+                f"weighting={weighting!r} needs a weighting.MultiTaskModel, but model "
+                f"{model.name!r} is a {type(model).__name__}; build it with "
+                "build_shared_model(..., weighting=...) (compile=False to compile later)."
+            )
         kwargs["weighting"] = weighting
     model.compile(
         optimizer=optimizer or keras.optimizers.Adam(learning_rate),
@@ -160,7 +169,8 @@ def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
 def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: Sequence[int],
                        encoder: str = "small_cnn", filters: Sequence[int] = (32, 64, 64),
                        head_pool: str | Mapping[str, str] | None = None, hidden: int = 64,
-                       per_task_inputs: bool = False, weighting=None,
+                       per_task_inputs: bool = False, share_encoder: bool = True,
+                       weighting=None,
                        learning_rate: float = 1e-3,
                        loss_weights: Mapping[str, float] | None = None,
                        compile: bool = True, name: str = "shared") -> keras.Model:
@@ -176,6 +186,11 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         per_task_inputs: one input per task (named after it) with the encoder shared
             across them, for per-task augmented views; costs one encoder pass per task.
             Feed the same image to every input at test time (``to_dataset`` does this).
+        share_encoder: ``False`` gives every task its own encoder (``encoder_<task>``):
+            independent single-task models trained side by side in one Keras graph. No
+            parameter is shared, so each model's gradient comes from its own loss only and
+            training equals separate runs with the same batch order, at one graph's
+            tracing cost.
         weighting: a strategy from :mod:`mtl_utils.weighting` (``Static``, ``Uncertainty``,
             ``DWA``, ``GradNorm``, ``PCGrad``); the model is then a
             ``weighting.MultiTaskModel`` whose ``train_step`` combines the task losses
@@ -202,20 +217,31 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         pools = {n: head_pool.get(n) for n in tasks}
     else:
         pools = dict.fromkeys(tasks, head_pool)
-    enc = build_encoder(shape, encoder, filters)
+    if weighting is not None and not share_encoder:
+        raise ValueError("weighting strategies balance tasks on a shared encoder; "
+                         "use share_encoder=True (or weighting=None for separate models).")
+    if share_encoder:
+        encoders = dict.fromkeys(tasks, build_encoder(shape, encoder, filters))
+    else:
+        encoders = {n: build_encoder(shape, encoder, filters, name=f"encoder_{n}")
+                    for n in tasks}
     if per_task_inputs:
-        inputs = {n: keras.Input(shape=shape, name=n) for n in tasks}
-        feats = {n: enc(inputs[n]) for n in tasks}
+        # Keyed by task (what to_dataset feeds); the tensors need other names, since the
+        # output layers carry the task names and Keras wants unique operation names.
+        inputs = {n: keras.Input(shape=shape, name=f"{n}_image") for n in tasks}
     else:
-        image = keras.Input(shape=shape, name="image")
-        inputs, feats = image, dict.fromkeys(tasks, enc(image))
+        inputs = keras.Input(shape=shape, name="image")
+    feats = {n: encoders[n](inputs[n] if per_task_inputs else inputs) for n in tasks}
     outputs = {n: build_head(t, feats[n], shape, pools[n], hidden) for n, t in tasks.items()}
-    if weighting is None:
-        model = keras.Model(inputs, outputs, name=name)
-    else:
-        from .weighting import MultiTaskModel
+    with warnings.catch_warnings():
+        # Keras matches a dict of inputs by key and warns when keys and names differ.
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        if weighting is None:
+            model = keras.Model(inputs, outputs, name=name)
+        else:
+            from .weighting import MultiTaskModel
 
-        model = MultiTaskModel(inputs, outputs, tasks=tasks, name=name)
+            model = MultiTaskModel(inputs, outputs, tasks=tasks, name=name)
     if compile:
         compile_model(model, tasks, learning_rate, loss_weights, weighting)
     return model
@@ -234,6 +260,30 @@ def build_single_task_model(task: Task, input_shape: Sequence[int], **kwargs) ->
     return build_shared_model([task], input_shape, **kwargs)
 
 
-def count_params(model: keras.Model) -> int:
-    """Number of trainable parameters."""
-    return int(sum(int(keras.ops.size(v)) for v in model.trainable_variables))
+def build_single_task_models(tasks: Iterable[Task] | Mapping[str, Task],
+                             input_shape: Sequence[int], **kwargs) -> keras.Model:
+    """Independent single-task models, one per task, side by side in one Keras model.
+
+    Same as :func:`build_shared_model` with ``share_encoder=False``: each task has its own
+    encoder and head, and nothing is shared.
+
+    Introduced in notebook 01.
+    """
+    kwargs.setdefault("name", "single_task")
+    return build_shared_model(tasks, input_shape, share_encoder=False, **kwargs)
+
+
+def count_params(model: keras.Model, task: str | None = None) -> int:
+    """Trainable parameters of the model, or of one task's own layers and encoder.
+
+    With ``task``, counts the layers whose name starts with ``<task>_`` (its head), plus
+    its own encoder ``encoder_<task>`` if the model has one (unshared models).
+    """
+    if task is None:
+        variables = model.trainable_variables
+    else:
+        variables = [v for layer in model.layers
+                     if layer.name.startswith(f"{task}_") or layer.name in (task,
+                                                                           f"encoder_{task}")
+                     for v in layer.trainable_variables]
+    return int(sum(int(keras.ops.size(v)) for v in variables))
