@@ -1,0 +1,74 @@
+"""Parameter checks for papermill runs and the course runner behind `make run`."""
+
+import json
+
+import nbformat
+import pytest
+
+from mtl_utils import course, notebook
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: notebook.check_int("EPOCHS", 0), "EPOCHS must be an integer >= 1, got 0"),
+    (lambda: notebook.check_int("EPOCHS", "10"), "got '10'"),
+    (lambda: notebook.check_seeds("SEEDS", "[0,1]"), 'SEEDS "\\[0,1,2\\]"'),
+    (lambda: notebook.check_seeds("SEEDS", [0, 0]), "distinct"),
+    (lambda: notebook.check_choices("DATASETS", ["shapes", "cifar"], ["shapes"]), "cifar"),
+    (lambda: notebook.per_dataset("N_TRAIN", {"shapes": 5}, ["shapes", "digits"]), "digits"),
+])
+def test_bad_parameters_raise_errors_that_name_them(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_parameter_checks_pass_good_values_through():
+    assert notebook.check_seeds("SEEDS", 3) == [3]
+    assert notebook.per_dataset("E", 4, ["a", "b"]) == {"a": 4, "b": 4}
+    assert notebook.check_choices("D", "a", ["a", "b"]) == ["a"]
+
+
+def test_results_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
+    assert notebook.results_dir("../results") == tmp_path
+    monkeypatch.delenv("MTL_RESULTS_DIR")
+    assert str(notebook.results_dir("../results")) == "../results"
+
+
+def _notebook(path, code):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("RESULTS_DIR = 'x'\nFAIL = False")
+    params.metadata["tags"] = ["parameters"]
+    head = nbformat.v4.new_code_cell(code)
+    head.metadata["tags"] = ["headline"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem} title"), params, head]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_course_run_executes_in_order_and_writes_the_summary(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_first.ipynb", "print('table of 00', RESULTS_DIR.endswith('results'))")
+    _notebook(nbs / "01_second.ipynb", "print('table of 01')")
+    out = tmp_path / "run"
+    assert course.main(["run", "--notebooks", str(nbs), "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert summary.index("00_first") < summary.index("01_second")
+    assert "table of 00 True" in summary and "table of 01" in summary
+    cells = json.loads((out / "00_first.ipynb").read_text())["cells"]
+    injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert "results" in "".join(injected[0]["source"])  # RESULTS_DIR points into the run
+
+
+def test_course_run_stops_at_a_failing_notebook_naming_it(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_ok.ipynb", "print(1)")
+    _notebook(nbs / "01_broken.ipynb", "raise ValueError('parameter N_TRAIN is bad')")
+    _notebook(nbs / "02_never.ipynb", "print(2)")
+    out = tmp_path / "run"
+    assert course.main(["run", "--notebooks", str(nbs), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "01_broken.ipynb" in err and "ValueError: parameter N_TRAIN is bad" in err
+    assert not (out / "02_never.ipynb").exists() and not (out / "summary.md").exists()
