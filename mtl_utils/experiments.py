@@ -215,7 +215,9 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
 
     seed_everything(seed)
     policy = config.augment(tasks) if config.augment is not None else None
-    per_task = bool(getattr(policy, "per_task", False))
+    from .augment import PerTaskPolicy
+
+    per_task = isinstance(policy, PerTaskPolicy)  # one view per task: one input per task
     kwargs = dict(config.model_kwargs)
     if config.weighting is not None:
         kwargs["weighting"] = config.weighting()

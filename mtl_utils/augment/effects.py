@@ -1,0 +1,69 @@
+"""What each augmentation op does to each task's label: the table behind notebook 00's
+question "which transforms keep which labels valid?".
+
+Introduced in notebook 00.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from mtl_utils.augment._core import GEOMETRIC_OPS, MIXING_OPS, OP_NAMES, PHOTOMETRIC_OPS
+from mtl_utils.tasks import Task, task_dict
+
+# How a geometric op moves a label, by label kind (the affine matrix does the work).
+_GEOMETRIC = {
+    "class": "kept",
+    "position": "moved",
+    "mask": "warped",
+    "angle": "turned",
+}
+
+
+def label_effect(task: Task, op: str) -> str:
+    """What ``op`` does to ``task``'s label.
+
+    Returns one of ``"kept"`` (still valid as it is), ``"moved"``/``"warped"``/``"turned"``/
+    ``"scaled"``/``"remapped"`` (valid once transformed with the image, which
+    :mod:`mtl_utils.augment` does), ``"mixed"`` (soft label), ``"breaks"`` (no transform of
+    the label can fix it: the task declares it is not invariant to ``op``) or
+    ``"refused"`` (mixing is undefined for this kind).
+
+    Raises:
+        ValueError: an unknown op name.
+
+    Introduced in notebook 00.
+    """
+    if op not in OP_NAMES:
+        raise ValueError(f"unknown op {op!r}; known ops: {', '.join(OP_NAMES)}.")
+    if op in task.not_invariant_to:
+        return "breaks"
+    if op in MIXING_OPS:
+        return "mixed" if task.kind in ("class", "mask") else "refused"
+    if op in PHOTOMETRIC_OPS or op == "identity":
+        return "kept"
+    if task.kind == "scalar":
+        return "scaled" if (task.scale_equivariant and op == "zoom") else "kept"
+    if task.kind == "angle" and op == "translate":
+        return "kept"
+    if task.kind == "class" and op == "hflip" and task.flip_class_map is not None:
+        return "remapped"
+    return _GEOMETRIC[task.kind]
+
+
+def label_effects(tasks: Iterable[Task] | Mapping[str, Task],
+                  ops: Sequence[str] | None = None) -> pd.DataFrame:
+    """A table of :func:`label_effect`: one row per op, one column per task.
+
+    Introduced in notebook 00.
+    """
+    tasks = task_dict(tasks)
+    ops = list(ops) if ops is not None else [o for o in OP_NAMES if o != "identity"]
+    table = pd.DataFrame({name: [label_effect(t, op) for op in ops]
+                          for name, t in tasks.items()}, index=ops)
+    table.index.name = "op"
+    table.insert(0, "group", ["geometric" if o in GEOMETRIC_OPS else "mixing"
+                              if o in MIXING_OPS else "photometric" for o in ops])
+    return table

@@ -1,0 +1,624 @@
+"""Augmentation policies: callables ``policy(images, labels, seed)`` for ``tf.data`` maps.
+
+Every policy is vectorized over the batch and stateless: the same ``seed`` (an int tensor
+of shape ``[2]``) gives the same batch. Inside one view the stages run in a fixed order,
+whatever order the ops are listed in:
+
+1. geometric ops (``hflip vflip rotate translate zoom shear``), composed in list order into
+   one matrix per example; the image is warped once and every label moved by its kind;
+2. photometric ops, in list order (image only);
+3. mixing ops (``mixup``, ``cutmix``), last.
+
+Return values:
+
+* :class:`SharedPolicy` / :class:`RandomPolicy`: ``(images, labels)``;
+* :class:`PerTaskPolicy`: ``({task: images_for_task}, labels)``: each task gets its own
+  view, and its label is moved by that view. A model consumes it with one ``Input`` per
+  task (named like the task) and applies the shared encoder to each: T encoder
+  forward/backward passes per step, so about T times the encoder cost of a shared view;
+* with ``with_visibility=True``, a third element ``{task: (B,) float32}`` sample weights:
+  0 for a position task whose point left the frame, 1 elsewhere (Keras per-output sample
+  weights).
+
+Introduced in notebook 04.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from mtl_utils.augment import _affine
+from mtl_utils.augment._core import (
+    COLOR_OPS,
+    FILL_MODES,
+    OP_NAMES,
+    Identity,
+    Op,
+    as_tasks,
+    batch_size,
+    check_images,
+    check_labels,
+    check_op_names,
+    check_seed,
+    image_hw,
+    ones_weights,
+    split_seed,
+    uniform,
+)
+from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, VFlip, Zoom
+from mtl_utils.augment.mixing import CutMix, MixUp, check_mixable
+from mtl_utils.augment.photometric import (
+    Blur,
+    Brightness,
+    Contrast,
+    Cutout,
+    Grayscale,
+    Hue,
+    Noise,
+    Saturation,
+)
+from mtl_utils.tasks import Task
+
+OP_CLASSES: dict[str, type[Op]] = {
+    "identity": Identity, "hflip": HFlip, "vflip": VFlip, "rotate": Rotate,
+    "translate": Translate, "zoom": Zoom, "shear": Shear, "brightness": Brightness,
+    "contrast": Contrast, "hue": Hue, "saturation": Saturation, "grayscale": Grayscale,
+    "noise": Noise, "blur": Blur, "cutout": Cutout, "mixup": MixUp, "cutmix": CutMix,
+}
+
+#: RandAugment/TrivialAugment pool, each op at magnitude 10 (strength 1). At magnitude ``M``
+#: an op uses ``M / 10`` of the range below, with a random sign:
+#:
+#: ==========  ==========================================================
+#: op          parameter at magnitude M (s = M / 10)
+#: ==========  ==========================================================
+#: identity    nothing
+#: hflip       mirror left-right (no magnitude)
+#: rotate      ±30 s degrees
+#: translate   0.3 s of the width (x) and height (y), random direction
+#: shear       ±17.19 s degrees (0.3 s rad), legacy convention
+#: zoom        z = 1 ± 0.3 s, isotropic (content scaled by 1/z)
+#: brightness  ±0.3 s added
+#: contrast    factor 1 ± 0.9 s
+#: saturation  factor 1 ± 0.9 s (RGB only)
+#: hue         ±0.15 s turn of the colour circle (RGB only)
+#: grayscale   luma on every channel (no magnitude)
+#: noise       Gaussian, std 0.1 s
+#: blur        Gaussian, sigma 1.5 s pixels
+#: cutout      one box of 0.5 s of the height by 0.5 s of the width, filled 0.5
+#: ==========  ==========================================================
+DEFAULT_POOL: tuple[Op, ...] = (
+    Identity(), HFlip(), Rotate(30.0), Translate(0.3, 0.3), Shear(math.degrees(0.3)),
+    Zoom(0.3, isotropic=True), Brightness(0.3), Contrast(0.9), Saturation(0.9), Hue(0.15),
+    Grayscale(), Noise(0.1), Blur(1.5), Cutout(0.5),
+)
+
+OpSpec = Op | str
+
+
+def make_op(spec: OpSpec) -> Op:
+    """An op from an instance or a name (the op's default parameters).
+
+    Raises:
+        ValueError: unknown op name (the known names are listed).
+        TypeError: neither a name nor an op.
+
+    Introduced in notebook 04.
+    """
+    if isinstance(spec, Op):
+        return spec
+    if isinstance(spec, str):
+        check_op_names([spec], "policy")
+        return OP_CLASSES[spec]()
+    raise TypeError(
+        f"an augmentation op must be an op name (one of {', '.join(OP_NAMES)}) or an op "
+        f"object such as Rotate(20); got {type(spec).__name__}: {spec!r}."
+    )
+
+
+def _make_ops(ops: Iterable[OpSpec] | OpSpec) -> tuple[Op, ...]:
+    if isinstance(ops, (str, Op)):
+        ops = [ops]
+    return tuple(make_op(o) for o in ops)
+
+
+def _check_ops(ops: Sequence[Op], tasks: Mapping[str, Task], naive: bool,
+               channels: int | None, fill_mode: str) -> None:
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"unknown fill_mode {fill_mode!r}; choose one of {FILL_MODES}.")
+    if channels is not None and channels < 1:
+        raise ValueError(f"channels must be a positive int or None; got {channels}.")
+    for op in ops:
+        if channels is not None and op.name in COLOR_OPS and channels != 3:
+            raise ValueError(
+                f"op {op.name!r} needs RGB images (C=3) but the policy was built for "
+                f"channels={channels}. Drop {op.name!r} for grayscale data."
+            )
+        if naive:
+            continue
+        for t in tasks.values():
+            if op.name in t.not_invariant_to:
+                raise ValueError(
+                    f"op {op.name!r} would break task {t.name!r}'s label: the task declares "
+                    f"not_invariant_to={sorted(t.not_invariant_to)}. Fix: drop {op.name!r} "
+                    f"from the policy, use per_task(...) so only the tasks that tolerate it "
+                    f"get it, or build with naive=True to apply it anyway without moving "
+                    f"labels (to show what goes wrong)."
+                )
+        if op.stage == "mixing":
+            check_mixable(op.name, tasks)
+
+
+class Policy:
+    """Base class: validates inputs and seeds, then runs ``_run`` on the batch.
+
+    Args:
+        tasks: the Task objects whose labels the policy moves.
+        with_visibility: return per-task sample weights as a third element.
+    """
+
+    def __init__(self, tasks: Any, *, with_visibility: bool = False) -> None:
+        self.tasks: dict[str, Task] = as_tasks(tasks)
+        self.with_visibility = bool(with_visibility)
+
+    def _run(self, images: tf.Tensor, labels: dict[str, tf.Tensor], seed: tf.Tensor
+             ) -> tuple[Any, dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        raise NotImplementedError
+
+    # Plain Python over static shapes only: nothing for AutoGraph to convert.
+    @tf.autograph.experimental.do_not_convert
+    def __call__(self, images: Any, labels: Mapping[str, Any], seed: Any):
+        """Augment one batch.
+
+        Args:
+            images: float32 ``(B, H, W, C)`` in ``[0, 1]``.
+            labels: ``{task_name: (B, ...) tensor}`` with exactly the policy's tasks.
+            seed: int32/int64 tensor of shape ``[2]`` (stateless seed).
+
+        Returns:
+            ``(images, labels)`` or, with ``with_visibility``, ``(images, labels, weights)``.
+
+        Raises:
+            ValueError / TypeError: wrong image rank or dtype, missing or unknown label,
+                label of the wrong shape, bad seed, colour op on C=1 images.
+        """
+        images = check_images(images)
+        labels = check_labels(labels, self.tasks, images)
+        seed = check_seed(seed)
+        x, y, w = self._run(images, labels, seed)
+        return (x, y, w) if self.with_visibility else (x, y)
+
+    def describe(self) -> str:
+        """A one-line description for notebooks and result tables."""
+        return repr(self)
+
+
+class SharedPolicy(Policy):
+    """One random view for all tasks: listed ops, stages as in the module docstring.
+
+    Args:
+        ops: op objects or names (default parameters); ``[]`` is the identity (inputs
+            returned unchanged, no warp).
+        tasks: Task objects (list or dict).
+        naive: transform the image but move no label (labels pass through untouched, as
+            Keras preprocessing layers do with unknown keys); skips the safety checks.
+        fill_mode: image fill outside the frame: ``reflect`` (default, like Keras),
+            ``nearest`` (like ImageDataGenerator), ``constant`` (0) or ``wrap``. Masks always
+            fill with 0; note that reflect/nearest can draw a ghost of an object near the
+            border that its mask does not contain.
+        with_visibility: also return per-task sample weights.
+        channels: image channels, if known, to reject colour ops on C=1 at build time.
+
+    Raises:
+        ValueError: unknown op or fill mode; an op in some task's ``not_invariant_to`` or a
+            mixing op on a position/angle/scalar task (unless ``naive``); a colour op with
+            ``channels=1``.
+
+    Introduced in notebook 04.
+    """
+
+    def __init__(self, ops: Iterable[OpSpec] | OpSpec, tasks: Any, *, naive: bool = False,
+                 fill_mode: str = "reflect", with_visibility: bool = False,
+                 channels: int | None = None) -> None:
+        super().__init__(tasks, with_visibility=with_visibility)
+        self.ops = _make_ops(ops)
+        self.naive = bool(naive)
+        self.fill_mode = fill_mode
+        _check_ops(self.ops, self.tasks, self.naive, channels, fill_mode)
+
+    def __repr__(self) -> str:
+        ops = ", ".join(repr(o) for o in self.ops) or "identity"
+        extra = ", naive=True" if self.naive else ""
+        return (f"SharedPolicy([{ops}], tasks={list(self.tasks)}, "
+                f"fill_mode={self.fill_mode!r}{extra})")
+
+    @staticmethod
+    def _compose(staged, n, h, w):
+        m, hflip = _affine.eye(n), tf.zeros([n], tf.bool)
+        for op, s in staged:
+            if op.stage == "geometric":
+                mi, fi = op.sample(s, n, h, w)
+                m, hflip = mi @ m, tf.math.logical_xor(hflip, fi)
+        return _affine.centered(m, h, w), hflip
+
+    def sample_matrices(self, n: int, height: int, width: int, seed: Any
+                        ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The forward matrices and hflip flags this policy uses for a batch and ``seed``.
+
+        Calling the policy on ``n`` images of this size with the same seed warps with
+        exactly these matrices (identity matrices when the policy has no geometric op).
+
+        Returns:
+            ``((n, 3, 3) float32, (n,) bool)``.
+        """
+        seed = check_seed(seed)
+        if not self.ops:
+            return _affine.eye(n), tf.zeros([n], tf.bool)
+        staged = list(zip(self.ops, split_seed(seed, len(self.ops))))
+        return self._compose(staged, n, height, width)
+
+    def _run(self, images, labels, seed):
+        n = batch_size(images)
+        weights = ones_weights(self.tasks, n)
+        if not self.ops:
+            return images, labels, weights
+        seeds = split_seed(seed, len(self.ops))
+        staged = list(zip(self.ops, seeds))
+        x = images
+        if any(o.stage == "geometric" for o in self.ops):
+            h, w = image_hw(images)
+            m, hflip = self._compose(staged, n, h, w)
+            x = _affine.warp_images(x, m, fill_mode=self.fill_mode)
+            if not self.naive:
+                labels, weights = _affine.transform_labels(labels, m, self.tasks, h, w, hflip)
+        for op, s in staged:
+            if op.stage == "photometric":
+                x = op.apply(x, s)
+        for op, s in staged:
+            if op.stage == "mixing":
+                x, labels = op.apply(x, labels, self.tasks, s, naive=self.naive)
+        return x, labels, weights
+
+
+class RandomPolicy(Policy):
+    """RandAugment/TrivialAugment-style view: each example gets ``num_ops`` distinct ops.
+
+    Ops are drawn per example, uniformly without replacement, from the pool (by default
+    :data:`DEFAULT_POOL`, whose table gives each op's parameter at a magnitude) restricted
+    to the ops every task of the policy allows (unless ``naive``). The chosen ops run at
+    strength ``magnitude / 10`` (RandAugment) or, with ``random_magnitude=True``, at a
+    per-example strength ``U[0, magnitude / 10]`` (TrivialAugment); an op's own ``p`` is
+    ignored. Chosen geometric ops compose into one warp (pool order), then photometric ones.
+    Colour ops are skipped on C=1 images.
+
+    Args:
+        tasks: Task objects (list or dict).
+        num_ops: ops per example, ``1 <= num_ops <=`` pool size.
+        magnitude: ``0..10``.
+        random_magnitude: TrivialAugment's per-example uniform magnitude.
+        pool: candidate ops (objects or names), at their magnitude-10 parameters.
+        naive, fill_mode, with_visibility, channels: as in :class:`SharedPolicy`.
+
+    Raises:
+        ValueError: mixing ops in the pool, magnitude outside ``[0, 10]``, ``num_ops``
+            larger than the allowed pool, unknown op names.
+
+    Introduced in notebook 04.
+    """
+
+    def __init__(self, tasks: Any, *, num_ops: int = 2, magnitude: float = 9.0,
+                 random_magnitude: bool = False, pool: Iterable[OpSpec] | None = None,
+                 naive: bool = False, fill_mode: str = "reflect",
+                 with_visibility: bool = False, channels: int | None = None) -> None:
+        super().__init__(tasks, with_visibility=with_visibility)
+        full = _make_ops(DEFAULT_POOL if pool is None else pool)
+        mixing = [o.name for o in full if o.stage == "mixing"]
+        if mixing:
+            raise ValueError(
+                f"random policies take geometric/photometric ops only; got {mixing}. Add "
+                "mixing after them: compose(rand_augment(tasks), shared(['mixup'], tasks)).")
+        if not 0.0 <= float(magnitude) <= 10.0:
+            raise ValueError(f"magnitude must be in [0, 10]; got {magnitude}.")
+        self.naive = bool(naive)
+        self.fill_mode = fill_mode
+        banned = set() if naive else set().union(*(t.not_invariant_to for t in self.tasks.values()))
+        if channels is not None and channels != 3:
+            banned |= COLOR_OPS
+        self.pool = tuple(o for o in full if o.name not in banned)
+        self.excluded = tuple(o.name for o in full if o.name in banned)
+        _check_ops(self.pool, self.tasks, self.naive, channels, fill_mode)
+        if not 1 <= int(num_ops) <= len(self.pool):
+            raise ValueError(
+                f"num_ops={num_ops} but the pool allowed for tasks {list(self.tasks)} has "
+                f"{len(self.pool)} ops ({[o.name for o in self.pool]}; excluded "
+                f"{list(self.excluded)}). Use 1 <= num_ops <= {len(self.pool)}.")
+        self.num_ops = int(num_ops)
+        self.magnitude = float(magnitude)
+        self.random_magnitude = bool(random_magnitude)
+
+    def __repr__(self) -> str:
+        kind = "TrivialAugment" if self.random_magnitude else "RandAugment"
+        return (f"RandomPolicy({kind}, num_ops={self.num_ops}, magnitude={self.magnitude}, "
+                f"pool={[o.name for o in self.pool]}, tasks={list(self.tasks)})")
+
+    def _run(self, images, labels, seed):
+        n = batch_size(images)
+        weights = ones_weights(self.tasks, n)
+        c = images.shape[-1]
+        pool = [o for o in self.pool if c == 3 or o.name not in COLOR_OPS]
+        k = len(pool)
+        num = min(self.num_ops, k)
+        s_choice, s_mag, s_ops = split_seed(seed, 3)
+        idx = tf.math.top_k(tf.random.stateless_uniform([n, k], s_choice), k=num).indices
+        active = tf.reduce_any(tf.one_hot(idx, k, on_value=True, off_value=False), axis=1)
+        s_max = self.magnitude / 10.0
+        strength = (uniform(s_mag, n, 0.0, s_max) if self.random_magnitude
+                    else tf.fill([n], tf.constant(s_max, tf.float32)))
+        seeds = split_seed(s_ops, k)
+        x = images
+        geo = [i for i, o in enumerate(pool) if o.stage == "geometric"]
+        if geo:
+            h, w = image_hw(images)
+            m, hflip = _affine.eye(n), tf.zeros([n], tf.bool)
+            for i in geo:
+                mi, fi = pool[i].sample(seeds[i], n, h, w, strength)
+                on = active[:, i]
+                m = tf.where(on[:, None, None], mi, _affine.eye(n)) @ m
+                hflip = tf.math.logical_xor(hflip, tf.logical_and(fi, on))
+            m = _affine.centered(m, h, w)
+            x = _affine.warp_images(x, m, fill_mode=self.fill_mode)
+            if not self.naive:
+                labels, weights = _affine.transform_labels(labels, m, self.tasks, h, w, hflip)
+        for i, op in enumerate(pool):
+            if op.stage == "photometric":
+                on = tf.reshape(active[:, i], [-1, 1, 1, 1])
+                x = tf.where(on, op.apply(x, seeds[i], strength), x)
+        return x, labels, weights
+
+
+class PerTaskPolicy(Policy):
+    """A view per task: ``views[t]`` augments the images for task ``t`` and moves ``t``'s label.
+
+    Returns ``({task: images}, labels)`` (see the module docstring for the T-times encoder
+    cost). Each view gets its own seed (split from the batch seed), so views differ.
+
+    Args:
+        views: ``{task_name: Policy}``, each built for exactly that one task.
+        tasks: Task objects (list or dict); every task needs a view.
+        with_visibility: also return per-task sample weights.
+
+    Raises:
+        ValueError: a task without a view, a view for an unknown task, or a view built for
+            other tasks.
+
+    Introduced in notebook 04.
+    """
+
+    def __init__(self, views: Mapping[str, Policy], tasks: Any, *,
+                 with_visibility: bool = False) -> None:
+        super().__init__(tasks, with_visibility=with_visibility)
+        unknown = [v for v in views if v not in self.tasks]
+        if unknown:
+            raise ValueError(
+                f"per-task view for unknown task {unknown[0]!r}; tasks are {list(self.tasks)}.")
+        missing = [t for t in self.tasks if t not in views]
+        if missing:
+            raise ValueError(
+                f"task {missing[0]!r} has no view; give every task one (an empty op list is "
+                "the identity view).")
+        for name, view in views.items():
+            if not isinstance(view, Policy) or list(view.tasks) != [name]:
+                raise ValueError(
+                    f"the view for task {name!r} must be a policy built for exactly that task "
+                    f"(got {view!r}).")
+        self.views: dict[str, Policy] = {t: views[t] for t in self.tasks}
+
+    def __repr__(self) -> str:
+        inner = "; ".join(f"{t}: {v!r}" for t, v in self.views.items())
+        return f"PerTaskPolicy({inner})"
+
+    def _run(self, images, labels, seed):
+        seeds = split_seed(seed, len(self.views))
+        xs, ys, ws = {}, {}, {}
+        for s, (name, view) in zip(seeds, self.views.items()):
+            x, y, w = view._run(images, {name: labels[name]}, s)
+            xs[name], ys[name], ws[name] = x, y[name], w[name]
+        return xs, ys, ws
+
+
+class ComposedPolicy(Policy):
+    """Shared-view policies applied one after the other, each with its own seed.
+
+    Args:
+        policies: :class:`SharedPolicy` or :class:`RandomPolicy` objects built for the same
+            tasks (per-task policies cannot be chained: their output has one image per
+            task).
+        with_visibility: also return per-task sample weights (the product of the parts').
+
+    Raises:
+        ValueError: no policies, a per-task policy, or policies built for other tasks.
+
+    Introduced in notebook 04.
+    """
+
+    def __init__(self, policies: Sequence[Policy], *, with_visibility: bool = False) -> None:
+        policies = list(policies)
+        if not policies:
+            raise ValueError("compose needs at least one policy.")
+        super().__init__(policies[0].tasks, with_visibility=with_visibility)
+        for p in policies:
+            if isinstance(p, (PerTaskPolicy, ComposedPolicy)) or not isinstance(p, Policy):
+                raise ValueError(
+                    f"compose takes shared-view policies (shared, rand_augment, ...); got "
+                    f"{p!r}.")
+            if list(p.tasks) != list(self.tasks):
+                raise ValueError(
+                    f"composed policies must share tasks: {list(p.tasks)} vs "
+                    f"{list(self.tasks)}.")
+        self.policies = tuple(policies)
+
+    def __repr__(self) -> str:
+        return "ComposedPolicy(" + " -> ".join(repr(p) for p in self.policies) + ")"
+
+    def _run(self, images, labels, seed):
+        weights = ones_weights(self.tasks, batch_size(images))
+        x = images
+        for p, s in zip(self.policies, split_seed(seed, len(self.policies))):
+            x, labels, w = p._run(x, labels, s)
+            weights = {k: weights[k] * w[k] for k in weights}
+        return x, labels, weights
+
+
+# --------------------------------------------------------------------------- factories
+def shared(ops: Iterable[OpSpec] | OpSpec, tasks: Any, *, naive: bool = False,
+           fill_mode: str = "reflect", with_visibility: bool = False,
+           channels: int | None = None) -> SharedPolicy:
+    """One random view for all tasks, e.g. ``shared(["hflip", Rotate(15)], tasks)``.
+
+    Args and raises as :class:`SharedPolicy`. Returns a :class:`SharedPolicy`; calling it
+    returns ``(images, labels)`` (plus weights with ``with_visibility``).
+
+    Introduced in notebook 04.
+    """
+    return SharedPolicy(ops, tasks, naive=naive, fill_mode=fill_mode,
+                        with_visibility=with_visibility, channels=channels)
+
+
+def per_task(ops_by_task: Mapping[str, Iterable[OpSpec] | Policy], tasks: Any, *,
+             default: Iterable[OpSpec] = (), naive: bool = False, fill_mode: str = "reflect",
+             with_visibility: bool = False, channels: int | None = None) -> PerTaskPolicy:
+    """A view per task, e.g. ``per_task({"shape": ["hflip", "hue"], "color": ["hflip"]}, tasks)``.
+
+    Args:
+        ops_by_task: ``{task_name: ops}`` (op objects/names, or a policy built for that one
+            task); each op list is checked against that task only.
+        tasks: Task objects (list or dict).
+        default: ops for tasks missing from ``ops_by_task`` (default: identity view).
+        naive, fill_mode, with_visibility, channels: as in :class:`SharedPolicy`.
+
+    Returns:
+        A :class:`PerTaskPolicy`; calling it returns ``({task: images}, labels)``.
+
+    Raises:
+        ValueError: unknown task name, or any :class:`SharedPolicy` error for a view.
+
+    Introduced in notebook 04.
+    """
+    all_tasks = as_tasks(tasks)
+    unknown = [t for t in ops_by_task if t not in all_tasks]
+    if unknown:
+        raise ValueError(
+            f"per_task got ops for unknown task {unknown[0]!r}; tasks are {list(all_tasks)}.")
+    views: dict[str, Policy] = {}
+    for name, task in all_tasks.items():
+        spec = ops_by_task.get(name, default)
+        views[name] = spec if isinstance(spec, Policy) else SharedPolicy(
+            spec, [task], naive=naive, fill_mode=fill_mode, channels=channels)
+    return PerTaskPolicy(views, all_tasks, with_visibility=with_visibility)
+
+
+def article_ops(corrected: bool = False) -> tuple[Op, ...]:
+    """The article's ImageDataGenerator settings as ops, in the legacy's order.
+
+    ``ImageDataGenerator(rotation_range=20, width_shift_range=0.2, height_shift_range=0.2,
+    shear_range=0.2, zoom_range=0.2, horizontal_flip=True, fill_mode="nearest")``: rotation
+    ``U[-20, 20]`` degrees, shifts ``U[-0.2, 0.2]`` of the size, shear ``U[-0.2, 0.2]``
+    *degrees* (the legacy unit; ``corrected=True`` uses 0.2 radians = 11.46 degrees), zoom
+    factors ``zx, zy ~ U[0.8, 1.2]`` drawn independently, flip with probability 0.5.
+
+    Introduced in notebook 04.
+    """
+    sh = math.degrees(0.2) if corrected else 0.2
+    return (Rotate(20.0), Translate(0.2, 0.2), Shear(sh), Zoom(0.2, isotropic=False),
+            HFlip(0.5))
+
+
+def article_preset(tasks: Any, *, corrected: bool = False, per_task: bool = False,
+                   naive: bool = False, with_visibility: bool = False) -> Policy:
+    """The source article's augmentation, label-consistent (``fill_mode="nearest"``).
+
+    Same parameter distributions and composition order as ImageDataGenerator, so on square
+    images its matrices match the legacy ones exactly (see :func:`from_legacy_params`); on
+    non-square images the legacy has axis mix-ups that this preset does not copy.
+
+    Args:
+        tasks: Task objects (list or dict).
+        corrected: shear of 0.2 radians (what the article evidently meant) instead of the
+            legacy's 0.2 degrees.
+        per_task: give every task its own view with these settings.
+        naive, with_visibility: as in :class:`SharedPolicy`.
+
+    Returns:
+        A :class:`SharedPolicy` (or :class:`PerTaskPolicy` with ``per_task=True``).
+
+    Raises:
+        ValueError: a task that is not invariant to one of the ops (e.g. hflip for
+            left/right digits), unless ``naive``.
+
+    Introduced in notebook 04.
+    """
+    ops = article_ops(corrected)
+    if per_task:
+        all_tasks = as_tasks(tasks)
+        views = {n: SharedPolicy(ops, [t], naive=naive, fill_mode="nearest")
+                 for n, t in all_tasks.items()}
+        return PerTaskPolicy(views, all_tasks, with_visibility=with_visibility)
+    return SharedPolicy(ops, tasks, naive=naive, fill_mode="nearest",
+                        with_visibility=with_visibility)
+
+
+def rand_augment(tasks: Any, num_ops: int = 2, magnitude: float = 9.0, *,
+                 per_task: bool = False, pool: Iterable[OpSpec] | None = None,
+                 random_magnitude: bool = False, naive: bool = False,
+                 fill_mode: str = "reflect", with_visibility: bool = False,
+                 channels: int | None = None) -> Policy:
+    """RandAugment: ``num_ops`` random ops per example at a fixed ``magnitude`` (0-10).
+
+    Shared (default): the pool is restricted to ops *all* tasks allow. ``per_task=True``:
+    each task gets its own view from the ops *it* allows. See :data:`DEFAULT_POOL` for the
+    magnitude-to-parameter table.
+
+    Returns:
+        :class:`RandomPolicy` or :class:`PerTaskPolicy` of them.
+
+    Raises:
+        ValueError: as :class:`RandomPolicy`.
+
+    Introduced in notebook 04.
+    """
+    kw = dict(num_ops=num_ops, magnitude=magnitude, random_magnitude=random_magnitude,
+              pool=pool, naive=naive, fill_mode=fill_mode, channels=channels)
+    if per_task:
+        all_tasks = as_tasks(tasks)
+        views = {n: RandomPolicy([t], **kw) for n, t in all_tasks.items()}
+        return PerTaskPolicy(views, all_tasks, with_visibility=with_visibility)
+    return RandomPolicy(tasks, with_visibility=with_visibility, **kw)
+
+
+def trivial_augment(tasks: Any, *, per_task: bool = False,
+                    pool: Iterable[OpSpec] | None = None, max_magnitude: float = 10.0,
+                    naive: bool = False, fill_mode: str = "reflect",
+                    with_visibility: bool = False, channels: int | None = None) -> Policy:
+    """TrivialAugment: one random op per example at a per-example magnitude ``U[0, max]``.
+
+    Returns and raises as :func:`rand_augment`.
+
+    Introduced in notebook 04.
+    """
+    return rand_augment(tasks, 1, max_magnitude, per_task=per_task, pool=pool,
+                        random_magnitude=True, naive=naive, fill_mode=fill_mode,
+                        with_visibility=with_visibility, channels=channels)
+
+
+def compose(*policies: Policy, with_visibility: bool = False) -> ComposedPolicy:
+    """Chain shared-view policies, e.g. ``compose(rand_augment(tasks), shared(["mixup"], tasks))``.
+
+    Returns and raises as :class:`ComposedPolicy`.
+
+    Introduced in notebook 04.
+    """
+    return ComposedPolicy(policies, with_visibility=with_visibility)
