@@ -61,6 +61,8 @@ def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
             r = 0.25 * w
             ax.arrow(center[0], center[1], r * np.cos(y[0]), r * np.sin(y[0]), color=color,
                      width=0.3, head_width=1.5, length_includes_head=True)
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
     ax.set_title(" / ".join(text), fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -79,13 +81,18 @@ def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Tas
     if isinstance(images, Mapping):
         views = list(images)
         n = min(n, len(_as_numpy(images[views[0]])))
-        fig, axes = plt.subplots(len(views), n, figsize=(size * n, size * len(views) + 0.4),
+        rows, cols = (1, len(views)) if n == 1 else (len(views), n)
+        fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.4),
                                  squeeze=False)
         for r, v in enumerate(views):
             for i in range(n):
-                draw_labels(axes[r, i], _as_numpy(images[v])[i],
-                            {v: _as_numpy(labels[v])[i]}, {v: tasks[v]})
-            axes[r, 0].set_ylabel(v, fontsize=8)
+                ax = axes[0, r] if n == 1 else axes[r, i]
+                draw_labels(ax, _as_numpy(images[v])[i], {v: _as_numpy(labels[v])[i]},
+                            {v: tasks[v]})
+                if n == 1:
+                    ax.set_title(v, fontsize=7)
+            if n > 1:
+                axes[r, 0].set_ylabel(v, fontsize=8)
     else:
         images = _as_numpy(images)
         n = min(n, len(images))
