@@ -36,8 +36,9 @@ def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def headline_markdown(nb_path: Path, out_dir: Path) -> str:
-    """Markdown for one executed notebook's ``headline`` cells: text tables and PNG figures."""
+def headline_markdown(nb_path: Path, out_dir: Path | None) -> str:
+    """Markdown for one executed notebook's ``headline`` cells: text tables and PNG figures
+    (figures are written next to the report, or left out when ``out_dir`` is ``None``)."""
     nb = json.loads(nb_path.read_text())
     title = next((c["source"] if isinstance(c["source"], str) else "".join(c["source"])
                   for c in nb["cells"] if c["cell_type"] == "markdown"), nb_path.stem)
@@ -50,6 +51,8 @@ def headline_markdown(nb_path: Path, out_dir: Path) -> str:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if "image/png" in data:
+                if out_dir is None:
+                    continue
                 n_fig += 1
                 name = f"{nb_path.stem}_{n_fig}.png"
                 (out_dir / name).write_bytes(base64.b64decode(data["image/png"]))
@@ -102,6 +105,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def readme(args: argparse.Namespace) -> int:
+    """Rewrite the README's results section from the committed notebooks' headline cells."""
+    path = Path(args.readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{path} has no {README_START} ... {README_END} section.")
+    todo = notebooks(Path(args.notebooks))
+    body = ["Headline outputs of the committed notebooks, each executed top to bottom with its "
+            "default parameters on a 2-core CPU (`make run` reproduces them into "
+            "`runs/<timestamp>/summary.md`, with figures).", ""]
+    body += [headline_markdown(nb, None).replace("## ", "### ", 1) for nb in todo]
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    path.write_text(head + README_START + "\n" + "\n".join(body) + README_END + tail)
+    print(f"updated {path} from {len(todo)} notebooks")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtl_utils.course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. --only 00 02")
     p.add_argument("--out", help="output folder (default runs/<timestamp>)")
     p.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
+    r = sub.add_parser("readme", help="refresh README.md's results from the notebooks")
+    r.add_argument("--readme", default=str(ROOT / "README.md"))
+    r.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
     args = parser.parse_args(argv)
-    return run(args)
+    return run(args) if args.command == "run" else readme(args)
 
 
 if __name__ == "__main__":

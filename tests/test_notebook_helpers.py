@@ -72,3 +72,18 @@ def test_course_run_stops_at_a_failing_notebook_naming_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "01_broken.ipynb" in err and "ValueError: parameter N_TRAIN is bad" in err
     assert not (out / "02_never.ipynb").exists() and not (out / "summary.md").exists()
+
+
+def test_readme_results_are_refreshed_from_headline_cells(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_first.ipynb", "print('x')")
+    nb = nbformat.read(nbs / "00_first.ipynb", as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="accuracy 91%\n")]
+    nbformat.write(nb, nbs / "00_first.ipynb")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nend\n")
+    assert course.main(["readme", "--readme", str(readme), "--notebooks", str(nbs)]) == 0
+    text = readme.read_text()
+    assert "accuracy 91%" in text and "old" not in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
