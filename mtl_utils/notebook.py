@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_ENV = "MTL_RESULTS_DIR"
+DEFAULT_RESULTS_DIR = "../results"
 
 
 def report_environment(seeds: Iterable[int] | int | None = None) -> None:
@@ -35,10 +36,16 @@ def report_environment(seeds: Iterable[int] | int | None = None) -> None:
 
 
 def results_dir(path: str | os.PathLike) -> Path:
-    """The results folder: ``path``, unless the ``MTL_RESULTS_DIR`` environment variable
-    points elsewhere (the test suite uses it to run notebooks against a fresh folder).
+    """The results folder for a notebook's ``RESULTS_DIR`` parameter.
+
+    A value given explicitly (papermill ``-p RESULTS_DIR ...``) is used as is. The default,
+    ``"../results"``, is replaced by the ``MTL_RESULTS_DIR`` environment variable when it is
+    set: the test suite uses it to run notebooks under nbval against a fresh folder.
     """
-    return Path(os.environ.get(RESULTS_ENV) or path)
+    env = os.environ.get(RESULTS_ENV)
+    if env and str(path) == DEFAULT_RESULTS_DIR:
+        return Path(env)
+    return Path(path)
 
 
 def check_int(name: str, value: Any, minimum: int = 1) -> int:

@@ -29,7 +29,8 @@ def test_parameter_checks_pass_good_values_through():
 
 def test_results_dir_env_override(monkeypatch, tmp_path):
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
-    assert notebook.results_dir("../results") == tmp_path
+    assert notebook.results_dir("../results") == tmp_path  # the default is replaced
+    assert str(notebook.results_dir("/explicit")) == "/explicit"  # a given value wins
     monkeypatch.delenv("MTL_RESULTS_DIR")
     assert str(notebook.results_dir("../results")) == "../results"
 

@@ -1,0 +1,41 @@
+"""Notebooks run headless through papermill with overridden parameters, and a bad
+parameter stops the run with an error that names it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+papermill = pytest.importorskip("papermill")
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+pytestmark = pytest.mark.notebook
+
+
+def _outputs(path: Path) -> str:
+    nb = json.loads(path.read_text())
+    return "\n".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                     for o in c.get("outputs", []))
+
+
+def test_notebook_runs_with_overridden_parameters(tmp_path):
+    out = tmp_path / "01.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "01_single_task_baselines.ipynb"), str(out), cwd=str(NOTEBOOKS),
+        kernel_name="python3", progress_bar=False,
+        parameters={"DATASETS": ["digits"], "N_TRAIN": 64, "EPOCHS": 1, "SEEDS": [4],
+                    "RESULTS_DIR": str(tmp_path / "results")})
+    text = _outputs(out)
+    assert "digits (N_TRAIN=64, 1 epochs, 1 seeds)" in text
+    assert "Seeds: [4]" in text and "shapes" not in text.split("Seeds: [4]")[1][:200]
+    stored = list((tmp_path / "results").glob("digits_n64_e1_*.csv"))
+    assert stored, "results were not written to the RESULTS_DIR given as a parameter"
+
+
+def test_bad_parameter_stops_with_an_error_naming_it(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        papermill.execute_notebook(
+            str(NOTEBOOKS / "02_shared_encoder.ipynb"), str(tmp_path / "02.ipynb"),
+            cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False,
+            parameters={"SEEDS": "0,1", "RESULTS_DIR": str(tmp_path)})
+    assert info.value.ename == "ValueError"
+    assert "SEEDS must be a non-empty list" in info.value.evalue
