@@ -6,6 +6,7 @@ Introduced in notebook 00.
 
 from __future__ import annotations
 
+import ast
 import os
 import platform
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +49,25 @@ def results_dir(path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def parse_param(name: str, value: Any) -> Any:
+    """A papermill ``-p`` value back to a Python value.
+
+    ``papermill -p SEEDS "[0,1,2]"`` passes lists and dicts as *strings*; this reads a string
+    that looks like a list, tuple or dict back with ``ast.literal_eval``. Other values pass
+    through unchanged.
+
+    Raises:
+        ValueError: a string that looks like a list or dict but is not valid Python.
+    """
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{", "("):
+        try:
+            return ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"parameter {name}: could not read {value!r} as a Python "
+                             f"literal ({err}). Example: -p {name} \"[0, 1, 2]\"") from err
+    return value
+
+
 def check_int(name: str, value: Any, minimum: int = 1) -> int:
     """``value`` as an int >= ``minimum``, or a ``ValueError`` naming the parameter."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -58,6 +78,7 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 
 def check_seeds(name: str, value: Any) -> list[int]:
     """A non-empty list of distinct non-negative ints (papermill: ``-p SEEDS "[0,1,2]"``)."""
+    value = parse_param(name, value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if (not isinstance(value, (list, tuple)) or not value
@@ -77,6 +98,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def check_choices(name: str, value: Any, choices: Sequence[str]) -> list[str]:
     """A non-empty list of distinct values from ``choices`` (a single string is allowed)."""
+    value = parse_param(name, value)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
@@ -94,6 +116,7 @@ def per_dataset(name: str, value: Any, datasets: Sequence[str], minimum: int = 1
     Raises:
         ValueError: a non-integer, a value below ``minimum``, or a dict missing a dataset.
     """
+    value = parse_param(name, value)
     if isinstance(value, Mapping):
         missing = [d for d in datasets if d not in value]
         if missing:

@@ -118,11 +118,14 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
     store's history rows (``epoch, key, value`` and optionally ``config``/``seed``; seeds
     are averaged, configs drawn as separate lines).
 
-    ``what`` is ``"loss"`` or ``"metric"`` (each task's primary metric).
+    ``what`` is ``"loss"``, ``"metric"`` (each task's primary metric) or ``"weight"`` (the
+    loss weight that a :mod:`mtl_utils.weighting` strategy gave the task).
 
     Introduced in notebook 01.
     """
     tasks = task_dict(tasks)
+    if what not in ("loss", "metric", "weight"):
+        raise ValueError(f"what must be 'loss', 'metric' or 'weight', got {what!r}.")
     if not isinstance(history, pd.DataFrame):
         history = pd.DataFrame([(e + 1, k, v) for k, vals in history.items()
                                 for e, v in enumerate(vals)], columns=["epoch", "key", "value"])
@@ -130,7 +133,7 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
         history = history.assign(config="")
     fig, axes = plt.subplots(1, len(tasks), figsize=(2.6 * len(tasks), 2.3), squeeze=False)
     for ax, (name, task) in zip(axes[0], tasks.items()):
-        suffix = "loss" if what == "loss" else task.metric
+        suffix = task.metric if what == "metric" else what
         for config, g in history.groupby("config", sort=False):
             sel = g[g["key"] == f"{name}_{suffix}"]
             if sel.empty:
@@ -141,6 +144,8 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"train {suffix}" + (f" ({task.unit})" if task.unit and
                                           suffix == "error" else ""))
+        if what == "weight":
+            ax.set_ylabel("loss weight")
     handles, labels_ = axes[0, 0].get_legend_handles_labels()
     if any(labels_):
         fig.legend(handles, labels_, loc="upper center", ncol=min(4, len(labels_)),

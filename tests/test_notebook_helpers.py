@@ -11,7 +11,8 @@ from mtl_utils import course, notebook
 @pytest.mark.parametrize("call, message", [
     (lambda: notebook.check_int("EPOCHS", 0), "EPOCHS must be an integer >= 1, got 0"),
     (lambda: notebook.check_int("EPOCHS", "10"), "got '10'"),
-    (lambda: notebook.check_seeds("SEEDS", "[0,1]"), 'SEEDS "\\[0,1,2\\]"'),
+    (lambda: notebook.check_seeds("SEEDS", "0,1"), 'SEEDS "\\[0,1,2\\]"'),
+    (lambda: notebook.check_seeds("SEEDS", "[0,1"), "could not read"),
     (lambda: notebook.check_seeds("SEEDS", [0, 0]), "distinct"),
     (lambda: notebook.check_choices("DATASETS", ["shapes", "cifar"], ["shapes"]), "cifar"),
     (lambda: notebook.per_dataset("N_TRAIN", {"shapes": 5}, ["shapes", "digits"]), "digits"),
@@ -23,6 +24,10 @@ def test_bad_parameters_raise_errors_that_name_them(call, message):
 
 def test_parameter_checks_pass_good_values_through():
     assert notebook.check_seeds("SEEDS", 3) == [3]
+    # papermill -p passes lists and dicts as strings
+    assert notebook.check_seeds("SEEDS", "[0, 1, 2]") == [0, 1, 2]
+    assert notebook.per_dataset("N", '{"a": 5, "b": 6}', ["a", "b"]) == {"a": 5, "b": 6}
+    assert notebook.check_choices("D", '["b"]', ["a", "b"]) == ["b"]
     assert notebook.per_dataset("E", 4, ["a", "b"]) == {"a": 4, "b": 4}
     assert notebook.check_choices("D", "a", ["a", "b"]) == ["a"]
 
