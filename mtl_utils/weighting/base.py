@@ -1,0 +1,267 @@
+"""The strategy interface shared by every loss-weighting method, and small helpers.
+
+A strategy turns the per-task losses ``L_t`` of one batch into the objective the model
+minimises, and (for gradient-based methods) into the gradients the optimizer applies.
+:class:`~mtl_utils.weighting.model.MultiTaskModel` calls it from its ``train_step``.
+
+Introduced in notebook 03.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import MultiTaskModel
+
+WeightsSpec = Mapping[str, float] | Sequence[float] | None
+
+
+# --------------------------------------------------------------------- distribution
+def num_replicas() -> int:
+    """Number of replicas in sync under the current ``tf.distribute`` strategy (1 if none)."""
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def all_reduce_mean(x: tf.Tensor) -> tf.Tensor:
+    """Mean of ``x`` over replicas inside ``strategy.run``; ``x`` itself on one replica.
+
+    Per-replica losses and gradients are means over the replica's share of the batch, so
+    their mean over replicas is the value for the whole (global) batch.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, x)
+
+
+def scale_for_replicas(x: tf.Tensor) -> tf.Tensor:
+    """Divide by the number of replicas, as Keras does to a loss before differentiating it.
+
+    Optimizers sum gradients over replicas, so a per-replica loss scaled by ``1/N`` gives
+    the gradient of the global-batch mean loss.
+    """
+    n = num_replicas()
+    return x if n == 1 else x * (1.0 / n)
+
+
+# ----------------------------------------------------------------------- validation
+def resolve_static_weights(weights: WeightsSpec, task_names: Sequence[str],
+                           owner: str) -> np.ndarray:
+    """Turn ``{task: w}``, a sequence in task order, or ``None`` into a float array.
+
+    Tasks missing from a dict get weight 1.
+
+    Raises:
+        ValueError: a task name that is not a task, a sequence of the wrong length, or a
+            weight that is negative, not finite, or all weights zero.
+    """
+    names = list(task_names)
+    if weights is None:
+        out = np.ones(len(names))
+    elif isinstance(weights, Mapping):
+        unknown = [k for k in weights if k not in names]
+        if unknown:
+            raise ValueError(
+                f"{owner}: weights name unknown task {unknown[0]!r} (weights keys "
+                f"{sorted(weights)}); the model's tasks are {names}. Use those names as keys."
+            )
+        out = np.array([float(weights.get(n, 1.0)) for n in names])
+    else:
+        seq = list(weights)
+        if len(seq) != len(names):
+            raise ValueError(
+                f"{owner}: got {len(seq)} weights {seq} for {len(names)} tasks {names}; "
+                "give one weight per task in this order, or a {task: weight} dict."
+            )
+        out = np.array([float(w) for w in seq])
+    check_weight_values(dict(zip(names, out)), owner)
+    return out
+
+
+def check_weight_values(weights: Mapping[str, float], owner: str) -> None:
+    """Raise ``ValueError`` for negative or non-finite weights, or all weights zero."""
+    for name, w in weights.items():
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(
+                f"{owner}: weight {w!r} for task {name!r} is not a finite number >= 0; "
+                "loss weights must be non-negative (use 0 to switch a task's loss off)."
+            )
+    if weights and all(w == 0 for w in weights.values()):
+        raise ValueError(
+            f"{owner}: all weights are 0 ({dict(weights)}), so nothing would be trained; "
+            "give at least one task a positive weight."
+        )
+
+
+def check_positive(value: float, name: str, owner: str) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` if it is not finite and > 0."""
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}.")
+    return v
+
+
+def flatten(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+    """Concatenate tensors into one vector (for gradient dot products and norms)."""
+    return tf.concat([tf.reshape(tf.cast(t, tf.float32), [-1]) for t in tensors], axis=0)
+
+
+def unflatten(vector: tf.Tensor, like: Sequence[Any]) -> list[tf.Tensor]:
+    """Split a vector made by :func:`flatten` back into tensors shaped like ``like``."""
+    sizes = [int(np.prod(v.shape)) for v in like]
+    parts = tf.split(vector, sizes) if len(sizes) > 1 else [vector]
+    return [tf.cast(tf.reshape(p, v.shape), v.dtype) for p, v in zip(parts, like)]
+
+
+def make_optimizer(spec: Any, fallback: keras.optimizers.Optimizer | None,
+                   learning_rate: float | None) -> keras.optimizers.Optimizer:
+    """A fresh optimizer (created in the current distribution scope) for a strategy's own
+    variables: a copy of ``spec`` (an optimizer, a name, or ``None`` for a copy of
+    ``fallback``), with ``learning_rate`` overriding its rate when given."""
+    source = spec if spec is not None else fallback
+    if source is None:
+        source = "adam"
+    if isinstance(source, keras.optimizers.Optimizer):
+        inner = getattr(source, "inner_optimizer", None)  # LossScaleOptimizer
+        source = inner if inner is not None else source
+        opt = source.__class__.from_config(source.get_config())
+    else:
+        opt = keras.optimizers.get(source)
+    if learning_rate is not None:
+        opt.learning_rate = learning_rate
+    return opt
+
+
+# ---------------------------------------------------------------------- base class
+class WeightingStrategy:
+    """Base class: combine per-task losses ``L_t`` into one objective ``sum_t w_t L_t``.
+
+    Subclasses override :meth:`task_weights` (the current ``w_t``), and optionally
+    :meth:`combine` (an objective that is not a plain weighted sum), :meth:`gradients`
+    (gradient surgery), :meth:`on_epoch_end` (epoch-level updates) and :meth:`_build`
+    (creating state). A strategy instance belongs to one model at a time; compiling a model
+    with it (re)creates its state.
+
+    Introduced in notebook 03.
+    """
+
+    name: ClassVar[str] = "base"
+    #: Whether :meth:`gradients` differentiates more than one value of the same tape.
+    needs_persistent_tape: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.task_names: tuple[str, ...] = ()
+        self.task_kinds: tuple[str, ...] = ()
+        self._owner: weakref.ReferenceType | None = None
+        self._optimizer: keras.optimizers.Optimizer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks of the model this strategy is built for (0 before compile)."""
+        return len(self.task_names)
+
+    @property
+    def built(self) -> bool:
+        """Whether :meth:`build` has run (the model was compiled with this strategy)."""
+        return bool(self.task_names)
+
+    def build(self, model: MultiTaskModel) -> None:
+        """Bind to ``model``'s tasks and create this strategy's state.
+
+        Called by ``MultiTaskModel.compile`` inside the model's distribution scope.
+
+        Raises:
+            ValueError: the strategy is already in use by another model.
+        """
+        owner = self._owner() if self._owner is not None else None
+        if owner is not None and owner is not model:
+            raise ValueError(
+                f"this {type(self).__name__} strategy is already used by model "
+                f"{owner.name!r}; a strategy keeps per-model state. Give model "
+                f"{model.name!r} its own instance, e.g. strategy.clone()."
+            )
+        self._owner = weakref.ref(model)
+        self.task_names = tuple(model.tasks)
+        self.task_kinds = tuple(t.kind for t in model.tasks.values())
+        self._build(model)
+
+    def _build(self, model: MultiTaskModel) -> None:
+        """Create variables and optimizers; override in subclasses."""
+
+    # --------------------------------------------------------------------- weights
+    def task_weights(self, training: bool = False) -> tf.Tensor:
+        """Current weight of each task's loss, shape ``(T,)`` in task order.
+
+        Args:
+            training: whether this is a training step (random strategies sample then).
+        """
+        return tf.ones([self.num_tasks], tf.float32)
+
+    def combine(self, losses: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The objective for one batch from the stacked per-task losses ``(T,)``."""
+        return tf.reduce_sum(self.task_weights(training) * losses)
+
+    @property
+    def variables(self) -> list:
+        """All state variables of this strategy (learnable or not)."""
+        return []
+
+    @property
+    def trainable_variables(self) -> list:
+        """Variables trained by differentiating the objective (e.g. log-variances)."""
+        return []
+
+    def current_weights(self) -> dict[str, float]:
+        """The current task weights as ``{task: float}`` (outside a training step)."""
+        w = np.asarray(self.task_weights(training=False), dtype=float)
+        return {n: float(v) for n, v in zip(self.task_names, w)}
+
+    # ------------------------------------------------------------------- gradients
+    def gradients(self, model: MultiTaskModel, tape: tf.GradientTape,
+                  losses: Sequence[tf.Tensor], objective: tf.Tensor,
+                  regularization: tf.Tensor | None = None) -> list:
+        """Gradients for ``model.trainable_weights``; also updates this strategy's state.
+
+        Args:
+            model: the model being trained.
+            tape: the tape that recorded the forward pass (persistent when
+                :attr:`needs_persistent_tape`).
+            losses: per-task losses of this replica's batch, each recorded on ``tape``.
+            objective: the replica-scaled objective (:meth:`combine` plus regularisation).
+            regularization: the replica-scaled regularisation losses, or ``None``.
+
+        Returns:
+            One gradient per variable of ``model.trainable_weights`` (replica-scaled, as
+            ``optimizer.apply_gradients`` expects).
+        """
+        variables = list(model.trainable_weights)
+        own = list(self.trainable_variables)
+        grads = tape.gradient(objective, variables + own)
+        if own and self._optimizer is not None:
+            self._optimizer.apply_gradients(zip(grads[len(variables):], own))
+        return grads[: len(variables)]
+
+    def on_epoch_end(self, task_losses: Mapping[str, float]) -> None:
+        """Epoch-level update from each task's mean training loss (``fit`` calls it)."""
+
+    # ------------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, so ``type(s)(**s.get_config())`` is an unbuilt copy."""
+        return {}
+
+    def clone(self) -> WeightingStrategy:
+        """A fresh, unbuilt strategy with the same settings (for another model)."""
+        return type(self)(**self.get_config())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
