@@ -108,7 +108,9 @@ def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Tas
                 ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    # twice: the first pass sizes the fixed-aspect images, the second places row titles
+    fig.tight_layout(h_pad=0.5)
+    fig.tight_layout(h_pad=0.5)
     return fig
 
 
