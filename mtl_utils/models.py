@@ -163,7 +163,31 @@ def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
         {n: float(loss_weights.get(n, 1.0)) for n in tasks},
         **kwargs,
     )
+    build_training_state(model, tasks)
     return model
+
+
+def build_training_state(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
+                         ) -> None:
+    """Create the optimizer's and the metrics' variables of a compiled model now.
+
+    With the TensorFlow backend (and no distribution strategy) Keras 3 creates them inside
+    the first trace of the train step, and a ``tf.function`` that creates variables is
+    traced twice: a few seconds per model. Building them from symbolic inputs and labels
+    (each task's ``label_shape``/``label_dtype``) makes ``fit`` trace once. Training is
+    unchanged. :func:`compile_model` calls this; call it after your own ``compile``.
+    """
+    from keras import KerasTensor
+
+    build = getattr(model, "_symbolic_build", None)
+    if build is None or model.optimizer is None:  # another Keras version: nothing to gain
+        return
+    tasks = task_dict(tasks)
+    image_shape = model.inputs[0].shape[1:]
+    x = keras.tree.map_structure(lambda t: KerasTensor(t.shape, t.dtype), model.input)
+    y = {n: KerasTensor((None, *t.label_shape(image_shape)), t.label_dtype())
+         for n, t in tasks.items()}
+    build(data_batch=(x, y))
 
 
 def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: Sequence[int],

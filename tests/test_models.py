@@ -75,6 +75,26 @@ def test_compiled_model_trains_on_label_dicts():
         assert key in hist.history
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"per_task_inputs": True}, {"share_encoder": False}])
+def test_compiled_model_has_its_training_state_so_fit_traces_the_step_once(kwargs):
+    # Keras would otherwise create optimizer and metric variables inside the first trace,
+    # and TensorFlow traces a function that creates variables twice.
+    model = build_shared_model(TASKS, SHAPE, filters=(8, 8), **kwargs)
+    assert model.optimizer.built and model.optimizer.variables
+    rng = np.random.default_rng(0)
+    x = rng.random((10, *SHAPE)).astype(np.float32)
+    y = {"c": rng.integers(0, 4, 10), "p": rng.random((10, 2)).astype(np.float32),
+         "s": rng.random((10, 1)).astype(np.float32), "a": rng.random((10, 1)).astype(np.float32),
+         "m": (rng.random((10, 16, 16, 1)) > 0.5).astype(np.float32)}
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+    inputs = {t.name: x for t in TASKS} if kwargs.get("per_task_inputs") else x
+    hist = model.fit(inputs, y, epochs=2, batch_size=4, verbose=0)  # 4, 4, 2: two shapes
+    assert len(traces) == 1
+    assert np.isfinite(hist.history["loss"]).all()
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: build_shared_model([], SHAPE), "at least one task"),
     (lambda: build_shared_model(TASKS, (16, 16)), "input_shape must be"),
