@@ -16,7 +16,7 @@ Introduced in notebook 00.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -89,6 +89,22 @@ class MultiTaskData:
         if name not in ("train", "val", "test"):
             raise KeyError(f"unknown split {name!r}; use 'train', 'val' or 'test'.")
         return getattr(self, name)
+
+    def with_train_size(self, n: int) -> MultiTaskData:
+        """The same data with only the first ``n`` training examples (nested subsets).
+
+        Validation and test splits are unchanged, so sizes compare on the same test set.
+        ``info["train_pool"]`` records the size of the pool the subset came from (it is part
+        of every experiment fingerprint: a subset differs from data generated with ``n``).
+
+        Raises:
+            ValueError: ``n`` outside ``1..len(train)``.
+
+        Introduced in notebook 06.
+        """
+        pool = int(self.info.get("train_pool", len(self.train)))
+        return replace(self, train=self.train.head(int(n)),
+                       info={**self.info, "train_pool": pool})
 
     def summary(self) -> str:
         """A few lines: sizes, image shape, and every task."""

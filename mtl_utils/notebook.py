@@ -89,6 +89,61 @@ def check_seeds(name: str, value: Any) -> list[int]:
     return list(value)
 
 
+def check_int_list(name: str, value: Any, minimum: int = 1, maximum: int | None = None
+                   ) -> list[int]:
+    """A non-empty list of distinct ints in ``[minimum, maximum]`` (one int is allowed).
+
+    Papermill: ``-p N_TRAIN "[100,200,400]"``.
+    """
+    value = parse_param(name, value)
+    items = value if isinstance(value, (list, tuple)) else [value]
+    ok = bool(items) and all(isinstance(v, int) and not isinstance(v, bool) for v in items)
+    if (not ok or len(set(items)) != len(items) or min(items) < minimum
+            or (maximum is not None and max(items) > maximum)):
+        top = "inf" if maximum is None else maximum
+        raise ValueError(f"parameter {name} must be a non-empty list of distinct integers in "
+                         f"[{minimum}, {top}], got {value!r}. Example: papermill ... -p {name} "
+                         f'"[{minimum}, {minimum + 1}]"')
+    return list(items)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (papermill: ``-p NAME True``); anything else is an error."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError(f"parameter {name} must be True or False, got {value!r}. Example: "
+                         f"papermill ... -p {name} True")
+    return bool(value)
+
+
+def check_op_groups(name: str, value: Any) -> dict[str, list[str]]:
+    """Augmentation op groups ``{group: [op names]}``, or op names (one group per op).
+
+    Only single-image ops are allowed (not ``identity`` nor the mixing ops), and an op may
+    belong to one group only. Papermill: ``-p OPS '["hflip","rotate"]'`` or
+    ``-p OPS '{"geometric": ["hflip","rotate"], "colour": ["hue"]}'``.
+    """
+    from .augment import MIXING_OPS, OP_NAMES
+
+    value = parse_param(name, value)
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        value = {str(o): [o] for o in value}
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"parameter {name} must be {{group: [op names]}} or a list of op "
+                         f"names, got {value!r}. Example: -p {name} '[\"hflip\", \"rotate\"]'")
+    allowed = [o for o in OP_NAMES if o not in MIXING_OPS and o != "identity"]
+    groups = {str(g): check_choices(f"{name}[{g!r}]", ops, allowed) for g, ops in value.items()}
+    flat = [o for ops in groups.values() for o in ops]
+    repeated = sorted({o for o in flat if flat.count(o) > 1})
+    if repeated:
+        raise ValueError(f"parameter {name}: op(s) {repeated} appear in more than one group; "
+                         "put each op in one group.")
+    return groups
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``."""
     if value not in choices:

@@ -402,6 +402,23 @@ def test_shared_random_policy_uses_only_ops_every_task_allows():
         A.rand_augment([SHAPE], pool=["mixup", "rotate"])
 
 
+def test_op_at_scales_the_pool_range_by_magnitude_and_refuses_bad_input():
+    assert A.op_at("rotate", 5) == A.Rotate(15.0)
+    assert A.op_at("translate", 10) == A.Translate(0.3, 0.3)
+    assert A.op_at("zoom", 0) == A.Zoom(0.0, isotropic=True)
+    assert A.op_at("hflip", 3) == A.HFlip()  # no magnitude
+    pool = {op.name: op for op in A.DEFAULT_POOL}
+    for name, fields in A.MAGNITUDE_FIELDS.items():
+        for f in fields:  # every scaled field is a real field at a tenth per magnitude step
+            assert getattr(A.op_at(name, 1), f) == pytest.approx(getattr(pool[name], f) / 10)
+    with pytest.raises(ValueError, match="magnitude must be in"):
+        A.op_at("rotate", 11)
+    with pytest.raises(ValueError, match="mixing ops have no magnitude"):
+        A.op_at("mixup", 5)
+    with pytest.raises(ValueError, match="unknown"):
+        A.op_at("rotat", 5)
+
+
 def test_random_policy_with_magnitude_zero_and_no_flip_is_near_identity():
     images, labels = batch()
     pool = ["identity", "rotate", "translate", "shear", "zoom", "brightness", "contrast"]

@@ -178,3 +178,16 @@ def test_to_dataset_rejects_mismatched_labels(shapes):
         to_dataset(shapes.train, shapes.tasks, batch_size=0)
     with pytest.raises(ValueError, match="per_task_inputs names unknown"):
         to_dataset(shapes.train, shapes.tasks, per_task_inputs=["nope"])
+
+
+def test_with_train_size_takes_a_nested_subset_and_keeps_the_other_splits(shapes):
+    small = shapes.with_train_size(40)
+    assert len(small.train) == 40 and small.info["train_pool"] == len(shapes.train)
+    np.testing.assert_array_equal(small.train.images, shapes.train.images[:40])
+    for k in shapes.tasks:
+        np.testing.assert_array_equal(small.train.labels[k], shapes.train.labels[k][:40])
+    assert small.test is shapes.test and small.val is shapes.val
+    assert small.with_train_size(10).info["train_pool"] == len(shapes.train)
+    assert len(shapes.train) == 96  # the original is untouched
+    with pytest.raises(ValueError, match="need 0 < n"):
+        shapes.with_train_size(1000)

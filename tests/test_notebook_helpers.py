@@ -16,6 +16,15 @@ from mtl_utils import course, notebook
     (lambda: notebook.check_seeds("SEEDS", [0, 0]), "distinct"),
     (lambda: notebook.check_choices("DATASETS", ["shapes", "cifar"], ["shapes"]), "cifar"),
     (lambda: notebook.per_dataset("N_TRAIN", {"shapes": 5}, ["shapes", "digits"]), "digits"),
+    (lambda: notebook.check_int_list("N_TRAIN", "[100,100]", 64), "distinct integers"),
+    (lambda: notebook.check_int_list("N_TRAIN", [32], 64), "in \\[64, inf\\]"),
+    (lambda: notebook.check_int_list("MAGNITUDES", 11, 0, 10), "in \\[0, 10\\]"),
+    (lambda: notebook.check_int_list("MAGNITUDES", [], 0, 10), "non-empty"),
+    (lambda: notebook.check_bool("LEAVE_ONE_OUT", "yes"), "True or False, got 'yes'"),
+    (lambda: notebook.check_bool("LEAVE_ONE_OUT", 1), "True or False, got 1"),
+    (lambda: notebook.check_op_groups("OPS", ["hflip", "mixup"]), "OPS\\['mixup'\\]"),
+    (lambda: notebook.check_op_groups("OPS", {"a": ["hue"], "b": ["hue"]}), "more than one"),
+    (lambda: notebook.check_op_groups("OPS", {}), "group: \\[op names\\]"),
 ])
 def test_bad_parameters_raise_errors_that_name_them(call, message):
     with pytest.raises(ValueError, match=message):
@@ -30,6 +39,13 @@ def test_parameter_checks_pass_good_values_through():
     assert notebook.check_choices("D", '["b"]', ["a", "b"]) == ["b"]
     assert notebook.per_dataset("E", 4, ["a", "b"]) == {"a": 4, "b": 4}
     assert notebook.check_choices("D", "a", ["a", "b"]) == ["a"]
+    assert notebook.check_int_list("N", "[400, 100]", 64) == [400, 100]
+    assert notebook.check_int_list("M", 5, 0, 10) == [5]
+    assert notebook.check_bool("L", True) is True and notebook.check_bool("L", "False") is False
+    assert notebook.check_op_groups("OPS", '["hflip", "hue"]') == {"hflip": ["hflip"],
+                                                                    "hue": ["hue"]}
+    assert notebook.check_op_groups("OPS", '{"geo": ["hflip", "zoom"]}') == {
+        "geo": ["hflip", "zoom"]}
 
 
 def test_results_dir_env_override(monkeypatch, tmp_path):

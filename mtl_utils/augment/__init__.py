@@ -46,6 +46,7 @@ from mtl_utils.augment.photometric import (
 )
 from mtl_utils.augment.policies import (
     DEFAULT_POOL,
+    MAGNITUDE_FIELDS,
     OP_CLASSES,
     ComposedPolicy,
     PerTaskPolicy,
@@ -56,6 +57,7 @@ from mtl_utils.augment.policies import (
     article_preset,
     compose,
     make_op,
+    op_at,
     per_task,
     rand_augment,
     shared,
@@ -63,13 +65,13 @@ from mtl_utils.augment.policies import (
 )
 
 __all__ = [
-    "COLOR_OPS", "DEFAULT_POOL", "FILL_MODES", "GEOMETRIC_OPS", "MIXING_OPS", "OP_CLASSES",
-    "OP_NAMES", "PHOTOMETRIC_OPS",
+    "COLOR_OPS", "DEFAULT_POOL", "FILL_MODES", "GEOMETRIC_OPS", "MAGNITUDE_FIELDS", "MIXING_OPS",
+    "OP_CLASSES", "OP_NAMES", "PHOTOMETRIC_OPS",
     "Blur", "Brightness", "Contrast", "CutMix", "Cutout", "Grayscale", "HFlip", "Hue",
     "Identity", "MixUp", "Noise", "Op", "Rotate", "Saturation", "Shear", "Translate",
     "VFlip", "Zoom",
     "ComposedPolicy", "PerTaskPolicy", "Policy", "RandomPolicy", "SharedPolicy",
     "affine_matrix", "apply_affine", "article_ops", "article_preset", "compose", "cutmix_batch",
-    "from_legacy_params", "label_effect", "label_effects", "make_op", "mixup_batch", "per_task", "rand_augment", "shared",
-    "transform_labels", "trivial_augment", "warp_images",
+    "from_legacy_params", "label_effect", "label_effects", "make_op", "mixup_batch", "op_at",
+    "per_task", "rand_augment", "shared", "transform_labels", "trivial_augment", "warp_images",
 ]

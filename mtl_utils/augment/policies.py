@@ -25,6 +25,7 @@ Introduced in notebook 04.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from mtl_utils.augment import _affine
 from mtl_utils.augment._core import (
     COLOR_OPS,
     FILL_MODES,
+    MIXING_OPS,
     OP_NAMES,
     Identity,
     Op,
@@ -98,6 +100,41 @@ DEFAULT_POOL: tuple[Op, ...] = (
 )
 
 OpSpec = Op | str
+
+#: The fields of each op that a magnitude scales (the others, such as ``p``, stay).
+MAGNITUDE_FIELDS: dict[str, tuple[str, ...]] = {
+    "rotate": ("degrees",), "translate": ("x", "y"), "shear": ("degrees",),
+    "zoom": ("range",), "brightness": ("delta",), "contrast": ("factor",),
+    "saturation": ("factor",), "hue": ("delta",), "noise": ("std",), "blur": ("sigma",),
+    "cutout": ("size",),
+}
+
+
+def op_at(name: str, magnitude: float) -> Op:
+    """The :data:`DEFAULT_POOL` op ``name`` at a magnitude ``0..10`` for a fixed policy.
+
+    Its range is the pool's full-strength range times ``magnitude / 10`` (the table of
+    :data:`DEFAULT_POOL`), e.g. ``op_at("rotate", 5) == Rotate(15.0)``. In a fixed policy each
+    example then draws its parameter uniformly within that range. Ops without a magnitude
+    (``hflip``, ``vflip``, ``grayscale``, ``identity``) come back unchanged.
+
+    Raises:
+        ValueError: an unknown or mixing op name, or a magnitude outside ``[0, 10]``.
+
+    Introduced in notebook 06.
+    """
+    if not 0.0 <= float(magnitude) <= 10.0:
+        raise ValueError(f"op_at({name!r}, {magnitude}): magnitude must be in [0, 10].")
+    if name in MIXING_OPS:
+        raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
+                         f"make_op({name!r}) or {OP_CLASSES[name].__name__}(alpha=...).")
+    pool = {op.name: op for op in DEFAULT_POOL}
+    op = pool.get(name) or make_op(name)
+    fields = MAGNITUDE_FIELDS.get(name, ())
+    if not fields:
+        return op
+    return dataclasses.replace(op, **{f: getattr(op, f) * float(magnitude) / 10.0
+                                      for f in fields})
 
 
 def make_op(spec: OpSpec) -> Op:
