@@ -3,7 +3,9 @@
 * :class:`Config` describes one training configuration (tasks, model, budget,
   augmentation, loss weighting).
 * :func:`run_config` trains it once per seed and returns tidy rows
-  ``(experiment, config, seed, task, metric, value, split, epochs, seconds, ...)``.
+  ``(experiment, config, seed, task, metric, value, split, epochs, seconds, ...)``;
+  ``seconds`` is the run's training wall time and ``epoch_seconds`` its steady-state time
+  per epoch (:func:`steady_epoch_seconds`), the one to compare costs with.
   With a :class:`ResultsStore`, finished ``(config, seed)`` pairs are read back instead of
   re-trained, so a grid that crashed resumes where it stopped.
 * :func:`delta_m` is the multi-task score against single-task baselines.
@@ -31,7 +33,7 @@ from .tasks import Task, select_tasks, task_dict
 
 ROW_COLUMNS: tuple[str, ...] = (
     "experiment", "config", "seed", "task", "metric", "value", "split", "epochs",
-    "seconds", "n_train", "params", "fingerprint")
+    "seconds", "epoch_seconds", "n_train", "params", "fingerprint")
 HISTORY_COLUMNS: tuple[str, ...] = ("experiment", "config", "seed", "epoch", "key", "value")
 
 
@@ -114,7 +116,12 @@ class Config:
 
         spec = {k: v for k, v in asdict(self).items() if k not in ("augment", "weighting")}
         spec["tasks"] = list(self.tasks) if self.tasks is not None else None
-        spec.update(augment=describe(self.augment), weighting=describe(self.weighting),
+        # The policy itself (its ops and parameters), not just the factory's name, so a
+        # changed lambda under an old config name is refused too.
+        policy = (None if self.augment is None else
+                  self.augment(select_tasks(data.tasks, self.tasks)))
+        spec.update(augment=describe(self.augment), policy=describe(policy),
+                    weighting=describe(self.weighting),
                     data=data.name, n_train=len(data.train), image_shape=data.image_shape,
                     data_info={k: str(v) for k, v in sorted(data.info.items())})
         text = json.dumps(spec, sort_keys=True, default=str)
@@ -204,32 +211,34 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
                        seed: int, splits: Sequence[str] = ("test",), verbose: int = 0):
     """Train one model on ``tasks`` with ``config`` and ``seed``; evaluate it.
 
+    Consecutive runs with the same architecture and no weighting strategy reuse one compiled
+    model (this seed's fresh initial weights, a reset optimizer), so ``fit`` and
+    ``evaluate`` are traced once rather than once per run; the metrics equal a fresh
+    model's (tested).
+
     Returns:
         ``(metrics, history, seconds, params)``: ``metrics[split][task][metric]``, the Keras
-        history dict, training wall time, and ``{task: parameters}`` (the whole model's
-        count for every task when the encoder is shared; each task's own model otherwise).
+        history dict (plus ``epoch_seconds``, each epoch's wall time), training wall time,
+        and ``{task: parameters}`` (the whole model's count for every task when the encoder
+        is shared; each task's own model otherwise).
 
     Introduced in notebook 01.
     """
-    from .models import build_shared_model, count_params
+    from .augment import PerTaskPolicy
+    from .models import count_params
 
     seed_everything(seed)
     policy = config.augment(tasks) if config.augment is not None else None
-    from .augment import PerTaskPolicy
-
     per_task = isinstance(policy, PerTaskPolicy)  # one view per task: one input per task
-    kwargs = dict(config.model_kwargs)
-    if config.weighting is not None:
-        kwargs["weighting"] = config.weighting()
-    model = build_shared_model(tasks, data.image_shape, per_task_inputs=per_task,
-                               share_encoder=config.model == "shared",
-                               learning_rate=config.learning_rate,
-                               loss_weights=config.loss_weights, **kwargs)
+    model = _model_for(data, tasks, config, per_task)
     train = to_dataset(data.train, tasks, config.batch_size, shuffle=True, seed=seed,
                        augment=policy, per_task_inputs=per_task)
+    timer = _epoch_timer()
     start = time.perf_counter()
-    hist = model.fit(train, epochs=int(config.epochs), verbose=verbose, shuffle=False)
+    hist = model.fit(train, epochs=int(config.epochs), verbose=verbose, shuffle=False,
+                     callbacks=[timer])
     seconds = time.perf_counter() - start
+    hist.history["epoch_seconds"] = timer.seconds
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     for split in splits:
         ds = to_dataset(data.split(split), tasks, 256, shuffle=False, per_task_inputs=per_task)
@@ -238,6 +247,74 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     shared = config.model == "shared"
     params = {n: count_params(model) if shared else count_params(model, n) for n in tasks}
     return metrics, hist.history, seconds, params
+
+
+def _epoch_timer():
+    """A Keras callback recording each epoch's wall time in its ``seconds`` list."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def steady_epoch_seconds(epoch_seconds: Sequence[float]) -> float:
+    """Median wall time of the epochs after the first (the first one also traces the model).
+
+    With one epoch, that epoch's time. This is the number to compare training costs with:
+    ``seconds`` also holds one-off tracing, paid by the first run of an architecture only.
+    """
+    times = list(epoch_seconds)
+    return float(np.median(times[1:] if len(times) > 1 else times))
+
+
+# The last compiled model, kept so that the next run with the same architecture reuses its
+# traced train and test functions (a few seconds of tracing per run on CPU) instead of
+# building a new one. Only for configs without a weighting strategy (strategies have state).
+_MODEL_CACHE: dict[tuple, tuple] = {}
+
+
+def _model_for(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
+               per_task: bool):
+    """A compiled model with this seed's initial weights and a fresh optimizer.
+
+    A new model is always built (so the seed draws the same initial weights as ever); when
+    the last run's model has the same architecture and compile settings, it takes these
+    weights and has its optimizer state reset, and is used instead: the numbers are those
+    of a fresh model, without tracing ``fit`` and ``evaluate`` again.
+    """
+    from .models import build_shared_model, compile_model
+
+    kwargs = dict(config.model_kwargs)
+    weighting = config.weighting() if config.weighting is not None else None
+    fresh = build_shared_model(tasks, data.image_shape, per_task_inputs=per_task,
+                               share_encoder=config.model == "shared", weighting=weighting,
+                               compile=False, **kwargs)
+    key = (tuple((n, repr(t)) for n, t in tasks.items()), tuple(data.image_shape),
+           config.model, per_task, repr(sorted(kwargs.items())), float(config.learning_rate),
+           repr(sorted((config.loss_weights or {}).items())))
+    cached = _MODEL_CACHE.get(key) if weighting is None else None
+    if cached is None:
+        compile_model(fresh, tasks, config.learning_rate, config.loss_weights, weighting)
+        _MODEL_CACHE.clear()
+        if weighting is None:
+            _MODEL_CACHE[key] = (fresh, [v.numpy() for v in fresh.optimizer.variables])
+        return fresh
+    model, optimizer_start = cached
+    model.set_weights(fresh.get_weights())
+    for variable, value in zip(model.optimizer.variables, optimizer_start):
+        variable.assign(value)
+    return model
 
 
 def _task_metrics(task: Task, logs: Mapping[str, float], n_tasks: int) -> dict[str, float]:
@@ -273,8 +350,9 @@ def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
         A DataFrame with :data:`ROW_COLUMNS`, a row per ``(seed, task, metric, split)``.
 
     Raises:
-        ValueError: unknown tasks, or stored rows for this config name that were made with
-            different settings (rename the config, or use a fresh results folder).
+        ValueError: unknown tasks, stored rows for this config name that were made with
+            different settings (rename the config, or use a fresh results folder), or that
+            lack a requested split.
 
     Introduced in notebook 01.
     """
@@ -295,10 +373,17 @@ def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
                         f"(experiment {experiment!r}, seed {seed}) made with other settings "
                         f"(fingerprint {sorted(stale)} != {fingerprint}). Give the new "
                         "settings a new config name, or use a fresh RESULTS_DIR.")
+                missing = sorted(set(splits) - set(old["split"]))
+                if missing:
+                    raise ValueError(
+                        f"results store {store.folder} has config {config.name!r} (experiment "
+                        f"{experiment!r}, seed {seed}) evaluated on {sorted(set(old['split']))}"
+                        f" but not on {missing}. Run it with those splits under a new config "
+                        "or experiment name, or use a fresh RESULTS_DIR.")
                 if progress:
                     print(f"{experiment} | {config.name} | seed {seed}: found in the results "
                           "store, skipped")
-                frames.append(old)
+                frames.append(old[old["split"].isin(splits)])
                 continue
         rows, history = _run_one_seed(data, tasks, config, seed, experiment, splits, verbose)
         rows["fingerprint"] = fingerprint
@@ -314,9 +399,11 @@ def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
 def _run_one_seed(data, tasks, config, seed, experiment, splits, verbose):
     metrics, history, seconds, params = train_and_evaluate(data, tasks, config, seed, splits,
                                                            verbose)
+    per_epoch = steady_epoch_seconds(history["epoch_seconds"])
     rows = [dict(experiment=experiment, config=config.name, seed=seed, task=task,
                  metric=metric, value=value, split=split, epochs=int(config.epochs),
-                 seconds=seconds, n_train=len(data.train), params=params[task])
+                 seconds=seconds, epoch_seconds=per_epoch, n_train=len(data.train),
+                 params=params[task])
             for split, per_task in metrics.items() for task, values in per_task.items()
             for metric, value in values.items()]
     return pd.DataFrame(rows), _history_rows(experiment, config.name, seed, history)

@@ -233,17 +233,20 @@ def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.
     Introduced in notebook 06.
     """
     values = table.to_numpy(dtype=float)
-    lim = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * table.shape[1], 0.6 + 0.38 * table.shape[0]))
+    lim = max(float(np.nanmax(np.abs(values))), 1e-9) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.8 + 1.3 * table.shape[1], 1.0 + 0.45 * table.shape[0]))
     im = ax.imshow(values, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30,
                   ha="right", fontsize=7)
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=7)
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):
+            v = values[i, j]
             text = annotations.iat[i, j] if annotations is not None else (
-                fmt.format(values[i, j]) if np.isfinite(values[i, j]) else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=6)
+                fmt.format(v) if np.isfinite(v) else "")
+            dark = np.isfinite(v) and abs(v) > 0.6 * lim  # white text on the dark cells
+            ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                    color="white" if dark else "black")
     fig.colorbar(im, ax=ax, shrink=0.8)
     if title:
         ax.set_title(title, fontsize=9)

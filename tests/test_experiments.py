@@ -85,7 +85,8 @@ def tiny(shapes):
 
 def _config(name="shared", **kw):
     kw.setdefault("tasks", ["shape", "position"])
-    return ex.Config(name, epochs=1, batch_size=32, model_kwargs={"filters": (8, 8)}, **kw)
+    kw.setdefault("epochs", 1)
+    return ex.Config(name, batch_size=32, model_kwargs={"filters": (8, 8)}, **kw)
 
 
 def test_run_config_returns_tidy_rows_per_seed_task_metric(tiny):
@@ -95,12 +96,39 @@ def test_run_config_returns_tidy_rows_per_seed_task_metric(tiny):
     assert set(rows["metric"]) == {"accuracy", "error", "loss"}
     assert len(rows) == 2 * 2 * 2
     assert (rows["seconds"] > 0).all() and (rows["n_train"] == len(tiny.train)).all()
+    assert (rows["epoch_seconds"] > 0).all()
+
+
+def test_steady_epoch_seconds_leaves_out_the_first_epoch():
+    assert ex.steady_epoch_seconds([9.0, 1.0, 3.0, 2.0]) == 2.0
+    assert ex.steady_epoch_seconds([4.0]) == 4.0
 
 
 def test_same_seed_gives_the_same_metrics(tiny):
     a = ex.run_config(tiny, _config(), [3], "exp", progress=False)
     b = ex.run_config(tiny, _config(), [3], "exp", progress=False)
     np.testing.assert_array_equal(a["value"].to_numpy(), b["value"].to_numpy())
+
+
+def test_a_reused_model_gives_the_numbers_of_a_fresh_one_without_retracing(tiny):
+    # Runs with the same architecture reuse the last compiled model (new initial weights,
+    # reset optimizer) to skip tracing; the numbers must be those of a fresh model.
+    config = _config(epochs=2)
+    ex._MODEL_CACHE.clear()
+    fresh = ex.run_config(tiny, config, [1], "exp", progress=False)
+    (model, _), = ex._MODEL_CACHE.values()
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+    again = ex.run_config(tiny, config, [0, 1], "exp", progress=False)
+    assert traces == []  # the traced train function was reused
+    reused = again[again.seed == 1]
+    np.testing.assert_array_equal(fresh["value"].to_numpy(), reused["value"].to_numpy())
+    assert not np.array_equal(fresh["value"].to_numpy(), again[again.seed == 0]["value"])
+    other = ex.run_config(tiny, _config(tasks=["shape"]), [1], "exp", progress=False)
+    assert set(other["task"]) == {"shape"}  # another architecture builds its own model
+    (model2, _), = ex._MODEL_CACHE.values()
+    assert model2 is not model and model2.output_names == ["shape"]
 
 
 def test_grid_resumes_from_the_store_without_duplicates(tiny, tmp_path, capsys):
@@ -127,6 +155,31 @@ def test_changed_settings_under_an_old_name_are_refused(tiny, tmp_path):
     ex.run_config(tiny, _config(), [0], "grid", store, progress=False)
     with pytest.raises(ValueError, match="made with other settings"):
         ex.run_config(tiny, _config(learning_rate=0.1), [0], "grid", store, progress=False)
+
+
+def test_stored_rows_are_returned_for_the_requested_splits_only(tiny, tmp_path):
+    store = ex.ResultsStore(tmp_path)
+    both = ex.run_config(tiny, _config(), [0], "grid", store, splits=("val", "test"),
+                         progress=False)
+    test = ex.run_config(tiny, _config(), [0], "grid", store, splits=("test",), progress=False)
+    assert set(both["split"]) == {"val", "test"} and set(test["split"]) == {"test"}
+    ex.run_config(tiny, _config("t"), [0], "grid", store, progress=False)
+    with pytest.raises(ValueError, match="not on \\['val'\\]"):
+        ex.run_config(tiny, _config("t"), [0], "grid", store, splits=("val",), progress=False)
+
+
+def test_a_changed_augmentation_under_an_old_name_is_refused(tiny, tmp_path):
+    from mtl_utils import augment as A
+
+    def config(degrees):
+        return _config("aug", augment=lambda ts: A.shared([A.Rotate(degrees)], ts))
+
+    assert config(10).fingerprint(tiny) == config(10).fingerprint(tiny)
+    assert config(10).fingerprint(tiny) != config(20).fingerprint(tiny)
+    store = ex.ResultsStore(tmp_path)
+    ex.run_config(tiny, config(10), [0], "grid", store, progress=False)
+    with pytest.raises(ValueError, match="made with other settings"):
+        ex.run_config(tiny, config(20), [0], "grid", store, progress=False)
 
 
 def test_single_config_reports_each_task_models_parameters(tiny):

@@ -51,8 +51,10 @@ def test_results_history_pareto_and_heatmap_figures(shapes):
                        "config": ["x", "y", "z"]})
     fig = plotting.plot_pareto(df, tasks["shape"], tasks["position"])
     assert fig.axes[0].get_legend() is not None
-    fig = plotting.plot_heatmap(pd.DataFrame([[1.0, -2.0]], columns=["a", "b"]))
-    assert fig.axes[0].texts[1].get_text() == "-2.0"
+    fig = plotting.plot_heatmap(pd.DataFrame([[0.5, -2.0]], columns=["a", "b"]))
+    small, large = fig.axes[0].texts
+    assert large.get_text() == "-2.0" and small.get_text() == "+0.5"
+    assert large.get_color() == "white" and small.get_color() == "black"  # readable on dark
 
 
 def test_pareto_front_respects_metric_directions():
