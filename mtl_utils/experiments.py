@@ -84,7 +84,7 @@ class Config:
     tasks: Sequence[str] | None = None
     model: str = "shared"
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int = 32
     learning_rate: float = 1e-3
     augment: Callable | None = None
     weighting: Callable | None = None
@@ -471,9 +471,8 @@ def format_summary(summary: pd.DataFrame, tasks: Mapping[str, Task], digits: int
     out = {}
     for name in dict.fromkeys(c[0] for c in summary.columns):
         t = tasks[name]
-        pct = t.metric in ("accuracy", "iou")
-        scale = 100.0 if pct else 1.0
-        unit = "%" if pct else t.unit
+        scale, unit = t.display_scale
+        pct = unit == "%"
         header = f"{name} {t.metric}" + (f" ({unit})" if unit else "") + (
             " ↑" if t.higher_is_better else " ↓")
         m, s = summary[(name, "mean")] * scale, summary[(name, "std")].fillna(0) * scale
@@ -586,3 +585,22 @@ def paired_difference(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str
         sign = 1.0 if tasks[t].higher_is_better else -1.0
         out.append((t, mean, mean - half, mean + half, len(d), sign * mean))
     return pd.DataFrame(out, columns=["task", "mean", "low", "high", "n", "better"])
+
+
+def format_difference(diff: pd.DataFrame, tasks: Mapping[str, Task], digits: int = 2
+                      ) -> pd.DataFrame:
+    """:func:`paired_difference`'s table in display units, with a ``unit`` column.
+
+    Accuracy and IoU differences become percentage points (as in :func:`format_summary`);
+    errors keep their unit. ``better`` stays signed so that positive is an improvement.
+
+    Introduced in notebook 05.
+    """
+    tasks = task_dict(tasks)
+    out = diff.copy()
+    scale = out["task"].map(lambda t: tasks[t].display_scale[0])
+    out["unit"] = out["task"].map(
+        lambda t: "points" if tasks[t].display_scale[1] == "%" else tasks[t].display_scale[1])
+    for col in ("mean", "low", "high", "better"):
+        out[col] = (out[col] * scale).round(digits)
+    return out[["task", "unit", "mean", "low", "high", "better", "n"]]

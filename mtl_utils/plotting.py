@@ -172,7 +172,8 @@ def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | 
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes[0], names):
         t = tasks[name]
-        m, s = summary[(name, "mean")], summary[(name, "std")].fillna(0)
+        scale, unit = t.display_scale  # accuracies in percent, as in the tables
+        m, s = summary[(name, "mean")] * scale, summary[(name, "std")].fillna(0) * scale
         ax.bar(range(len(configs)), m, yerr=s, capsize=3,
                color=[colors[i % len(colors)] for i in range(len(configs))])
         ax.set_xticks(range(len(configs)), configs, rotation=45, ha="right", fontsize=7)
@@ -181,7 +182,7 @@ def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | 
         pad = 0.15 * (hi - lo + 1e-9)
         ax.set_ylim(max(0.0, lo - pad) if t.higher_is_better else 0.0, hi + pad)
         arrow = "↑" if t.higher_is_better else "↓"
-        ax.set_title(f"{name} {t.metric}{' (' + t.unit + ')' if t.unit else ''} {arrow}",
+        ax.set_title(f"{name} {t.metric}{' (' + unit + ')' if unit else ''} {arrow}",
                      fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)

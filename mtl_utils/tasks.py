@@ -168,6 +168,15 @@ class Task:
         return HIGHER_IS_BETTER[self.kind]
 
     @property
+    def display_scale(self) -> tuple[float, str]:
+        """``(factor, unit)`` for showing the primary metric: fractions in percent.
+
+        Accuracy and IoU are fractions in logs and shown times 100 in ``"%"`` (differences
+        of them in percentage points); errors keep their ``unit``.
+        """
+        return (100.0, "%") if self.metric in ("accuracy", "iou") else (1.0, self.unit)
+
+    @property
     def pool(self) -> str:
         """The head's pooling: ``head_pool`` if set, else the kind's default."""
         return self.head_pool or DEFAULT_HEAD_POOL[self.kind]

@@ -207,6 +207,8 @@ def test_summaries_and_paired_differences(tiny):
     diff = ex.paired_difference(rows, tasks, "b", "a")
     assert diff["mean"].iloc[0] == pytest.approx(0.1)
     assert diff["low"].iloc[0] == pytest.approx(0.1) and diff["better"].iloc[0] > 0
+    shown = ex.format_difference(diff, tasks)
+    assert shown["unit"].iloc[0] == "points" and shown["mean"].iloc[0] == pytest.approx(10.0)
     dm = ex.delta_m_by_seed(rows[rows.config == "b"], rows[rows.config == "a"], tasks)
     np.testing.assert_allclose(dm["delta_m"], [20.0, 100 / 6, 100 / 7])
 

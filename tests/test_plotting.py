@@ -44,6 +44,9 @@ def test_results_history_pareto_and_heatmap_figures(shapes):
     tasks = {k: shapes.tasks[k] for k in ("shape", "position")}
     fig = plotting.plot_results(summarize(rows, tasks), tasks)
     assert len(fig.axes) == 2
+    bars = [p.get_height() for p in fig.axes[0].patches]  # accuracy in percent, as in tables
+    np.testing.assert_allclose(bars, [55.0, 55.0])
+    assert "(%)" in fig.axes[0].get_title() and "(px)" in fig.axes[1].get_title()
     hist = {"shape_accuracy": [0.2, 0.4], "position_error": [3.0, 2.0]}
     fig = plotting.plot_history(hist, tasks, what="metric")
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.2, 0.4])
