@@ -102,6 +102,9 @@ class MultiTaskData:
 
         Introduced in notebook 06.
         """
+        if not 0 < int(n) <= len(self.train):
+            raise ValueError(f"with_train_size({n}): n must be in 1..{len(self.train)} (the "
+                             "training split's size); make the data with a larger n_train.")
         pool = int(self.info.get("train_pool", len(self.train)))
         return replace(self, train=self.train.head(int(n)),
                        info={**self.info, "train_pool": pool})

@@ -102,6 +102,15 @@ class Config:
         if self.augment is not None and not callable(self.augment):
             raise TypeError(f"Config {self.name!r}: augment must be a factory "
                             "augment(tasks) -> policy, e.g. lambda tasks: shared(tasks, ops).")
+        owned = {"learning_rate": "learning_rate", "loss_weights": "loss_weights",
+                 "weighting": "weighting", "compile": None, "per_task_inputs": "augment",
+                 "share_encoder": "model"}
+        clash = sorted(set(self.model_kwargs) & set(owned))
+        if clash:
+            raise ValueError(
+                f"Config {self.name!r}: model_kwargs {clash} are set by the Config itself; use "
+                + ", ".join(f"Config({owned[k]}=...)" for k in clash if owned[k])
+                + " instead (a per-task policy turns on per-task inputs; compile is managed).")
         if self.weighting is not None and not callable(self.weighting):
             raise TypeError(f"Config {self.name!r}: weighting must be a factory "
                             "weighting() -> strategy, e.g. lambda: Uncertainty().")
@@ -120,7 +129,7 @@ class Config:
         # changed lambda under an old config name is refused too.
         policy = (None if self.augment is None else
                   self.augment(select_tasks(data.tasks, self.tasks)))
-        spec.update(augment=describe(self.augment), policy=describe(policy),
+        spec.update(fingerprint_version=2, augment=describe(self.augment), policy=describe(policy),
                     weighting=describe(self.weighting),
                     data=data.name, n_train=len(data.train), image_shape=data.image_shape,
                     data_info={k: str(v) for k, v in sorted(data.info.items())})
@@ -211,10 +220,9 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
                        seed: int, splits: Sequence[str] = ("test",), verbose: int = 0):
     """Train one model on ``tasks`` with ``config`` and ``seed``; evaluate it.
 
-    Consecutive runs with the same architecture and no weighting strategy reuse one compiled
-    model (this seed's fresh initial weights, a reset optimizer), so ``fit`` and
-    ``evaluate`` are traced once rather than once per run; the metrics equal a fresh
-    model's (tested).
+    Consecutive runs with the same architecture and no weighting strategy reuse the last
+    compiled model (this seed's fresh initial variables, a reset optimizer), so ``fit`` and
+    ``evaluate`` are not traced again; the metrics equal a fresh model's (tested).
 
     Returns:
         ``(metrics, history, seconds, params)``: ``metrics[split][task][metric]``, the Keras
@@ -272,7 +280,8 @@ def steady_epoch_seconds(epoch_seconds: Sequence[float]) -> float:
     """Median wall time of the epochs after the first (the first one also traces the model).
 
     With one epoch, that epoch's time. This is the number to compare training costs with:
-    ``seconds`` also holds one-off tracing, paid by the first run of an architecture only.
+    ``seconds`` also holds one-off tracing, which a run that reuses the previous run's model
+    (see :func:`train_and_evaluate`) does not pay.
     """
     times = list(epoch_seconds)
     return float(np.median(times[1:] if len(times) > 1 else times))
@@ -280,7 +289,8 @@ def steady_epoch_seconds(epoch_seconds: Sequence[float]) -> float:
 
 # The last compiled model, kept so that the next run with the same architecture reuses its
 # traced train and test functions (a few seconds of tracing per run on CPU) instead of
-# building a new one. Only for configs without a weighting strategy (strategies have state).
+# building a new one. Only the last one is kept, and only for configs without a weighting
+# strategy (strategies have state of their own): a weighted run always builds a new model.
 _MODEL_CACHE: dict[tuple, tuple] = {}
 
 
@@ -311,8 +321,10 @@ def _model_for(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
             _MODEL_CACHE[key] = (fresh, [v.numpy() for v in fresh.optimizer.variables])
         return fresh
     model, optimizer_start = cached
-    model.set_weights(fresh.get_weights())
-    for variable, value in zip(model.optimizer.variables, optimizer_start):
+    # All layer variables (weights, BatchNorm statistics and random-seed state), not metrics.
+    for variable, value in zip(model.variables, fresh.variables, strict=True):
+        variable.assign(value)
+    for variable, value in zip(model.optimizer.variables, optimizer_start, strict=True):
         variable.assign(value)
     return model
 
@@ -371,8 +383,9 @@ def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
                     raise ValueError(
                         f"results store {store.folder} has rows for config {config.name!r} "
                         f"(experiment {experiment!r}, seed {seed}) made with other settings "
-                        f"(fingerprint {sorted(stale)} != {fingerprint}). Give the new "
-                        "settings a new config name, or use a fresh RESULTS_DIR.")
+                        f"(fingerprint {sorted(stale)} != {fingerprint}), or by an older "
+                        "mtl_utils. Give the new settings a new config name, or use a fresh "
+                        "RESULTS_DIR.")
                 missing = sorted(set(splits) - set(old["split"]))
                 if missing:
                     raise ValueError(

@@ -174,20 +174,25 @@ def build_training_state(model: keras.Model, tasks: Iterable[Task] | Mapping[str
     With the TensorFlow backend (and no distribution strategy) Keras 3 creates them inside
     the first trace of the train step, and a ``tf.function`` that creates variables is
     traced twice: a few seconds per model. Building them from symbolic inputs and labels
-    (each task's ``label_shape``/``label_dtype``) makes ``fit`` trace once. Training is
-    unchanged. :func:`compile_model` calls this; call it after your own ``compile``.
+    (each task's ``label_shape``/``label_dtype``) makes ``fit`` trace once; the training
+    maths is unchanged. :func:`compile_model` calls this; call it after your own
+    ``compile`` of a functional model. The optimizer is built for the variables that are
+    trainable now: freeze or unfreeze layers *before* compiling.
     """
     from keras import KerasTensor
 
-    build = getattr(model, "_symbolic_build", None)
-    if build is None or model.optimizer is None:  # another Keras version: nothing to gain
-        return
-    tasks = task_dict(tasks)
-    image_shape = model.inputs[0].shape[1:]
-    x = keras.tree.map_structure(lambda t: KerasTensor(t.shape, t.dtype), model.input)
-    y = {n: KerasTensor((None, *t.label_shape(image_shape)), t.label_dtype())
-         for n, t in tasks.items()}
-    build(data_batch=(x, y))
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(f"model {model.name!r} is not compiled; call compile() first.")
+    build = getattr(model, "_symbolic_build", None)  # Keras' own pre-build (private API)
+    if build is not None and model.inputs:
+        tasks = task_dict(tasks)
+        image_shape = model.inputs[0].shape[1:]
+        x = keras.tree.map_structure(lambda t: KerasTensor(t.shape, t.dtype), model.input)
+        y = {n: KerasTensor((None, *t.label_shape(image_shape)), t.label_dtype())
+             for n, t in tasks.items()}
+        build(data_batch=(x, y))
+    if not model.optimizer.built:  # public API: at least the optimizer's slots exist now
+        model.optimizer.build(model.trainable_variables)
 
 
 def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: Sequence[int],

@@ -110,23 +110,32 @@ def test_same_seed_gives_the_same_metrics(tiny):
     np.testing.assert_array_equal(a["value"].to_numpy(), b["value"].to_numpy())
 
 
-def test_a_reused_model_gives_the_numbers_of_a_fresh_one_without_retracing(tiny):
+def test_a_reused_model_gives_the_numbers_of_a_fresh_one_without_retracing(tiny, monkeypatch):
     # Runs with the same architecture reuse the last compiled model (new initial weights,
     # reset optimizer) to skip tracing; the numbers must be those of a fresh model.
+    import keras
+
+    traces = []
+    step = keras.Model.train_step
+
+    def counting_step(self, data):  # runs once per trace of the train function
+        traces.append(self.name)
+        return step(self, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counting_step)
     config = _config(epochs=2)
     ex._MODEL_CACHE.clear()
     fresh = ex.run_config(tiny, config, [1], "exp", progress=False)
+    assert len(traces) == 1
     (model, _), = ex._MODEL_CACHE.values()
-    traces = []
-    step = model.train_step
-    model.train_step = lambda data: traces.append(1) or step(data)
     again = ex.run_config(tiny, config, [0, 1], "exp", progress=False)
-    assert traces == []  # the traced train function was reused
+    assert len(traces) == 1  # two more runs, no new trace: the model was reused
+    assert next(iter(ex._MODEL_CACHE.values()))[0] is model
     reused = again[again.seed == 1]
     np.testing.assert_array_equal(fresh["value"].to_numpy(), reused["value"].to_numpy())
     assert not np.array_equal(fresh["value"].to_numpy(), again[again.seed == 0]["value"])
     other = ex.run_config(tiny, _config(tasks=["shape"]), [1], "exp", progress=False)
-    assert set(other["task"]) == {"shape"}  # another architecture builds its own model
+    assert set(other["task"]) == {"shape"} and len(traces) == 2  # another architecture
     (model2, _), = ex._MODEL_CACHE.values()
     assert model2 is not model and model2.output_names == ["shape"]
 
@@ -171,6 +180,12 @@ def test_stored_rows_are_returned_for_the_requested_splits_only(tiny, tmp_path):
 def test_a_changed_augmentation_under_an_old_name_is_refused(tiny, tmp_path):
     from mtl_utils import augment as A
 
+    def ra(**kw):
+        return _config("ra", augment=lambda ts: A.rand_augment(ts, 2, 5, **kw)).fingerprint(tiny)
+
+    assert ra() != ra(naive=True) != ra(pool=["rotate", A.Zoom(0.1)])
+    assert ra(pool=[A.Rotate(10), "hflip"]) != ra(pool=[A.Rotate(30), "hflip"])
+
     def config(degrees):
         return _config("aug", augment=lambda ts: A.shared([A.Rotate(degrees)], ts))
 
@@ -211,6 +226,13 @@ def test_summaries_and_paired_differences(tiny):
     assert shown["unit"].iloc[0] == "points" and shown["mean"].iloc[0] == pytest.approx(10.0)
     dm = ex.delta_m_by_seed(rows[rows.config == "b"], rows[rows.config == "a"], tasks)
     np.testing.assert_allclose(dm["delta_m"], [20.0, 100 / 6, 100 / 7])
+
+
+def test_model_kwargs_cannot_override_what_the_config_sets():
+    with pytest.raises(ValueError, match="Config\\(learning_rate=...\\)"):
+        ex.Config("x", model_kwargs={"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="Config\\(model=...\\)"):
+        ex.Config("x", model_kwargs={"share_encoder": False})
 
 
 def test_bad_configs_raise():

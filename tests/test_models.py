@@ -8,6 +8,7 @@ from mtl_utils.models import (
     build_shared_model,
     build_single_task_model,
     build_single_task_models,
+    build_training_state,
     count_params,
 )
 from mtl_utils.tasks import Task
@@ -93,6 +94,17 @@ def test_compiled_model_has_its_training_state_so_fit_traces_the_step_once(kwarg
     hist = model.fit(inputs, y, epochs=2, batch_size=4, verbose=0)  # 4, 4, 2: two shapes
     assert len(traces) == 1
     assert np.isfinite(hist.history["loss"]).all()
+
+
+def test_training_state_falls_back_to_the_public_optimizer_build(monkeypatch):
+    model = build_shared_model(TASKS[:2], SHAPE, filters=(8, 8), compile=False)
+    model.compile(optimizer="adam", loss={"c": TASKS[0].loss(), "p": TASKS[1].loss()})
+    monkeypatch.setattr(type(model), "_symbolic_build", None, raising=False)
+    build_training_state(model, TASKS[:2])  # a Keras without the private pre-build
+    assert model.optimizer.built
+    assert len(model.optimizer.variables) > 2 * len(model.trainable_variables)  # Adam slots
+    with pytest.raises(ValueError, match="not compiled"):
+        build_training_state(build_shared_model(TASKS[:1], SHAPE, compile=False), TASKS[:1])
 
 
 @pytest.mark.parametrize("call, message", [

@@ -270,6 +270,7 @@ class SharedPolicy(Policy):
     def __repr__(self) -> str:
         ops = ", ".join(repr(o) for o in self.ops) or "identity"
         extra = ", naive=True" if self.naive else ""
+        extra += ", with_visibility=True" if self.with_visibility else ""
         return (f"SharedPolicy([{ops}], tasks={list(self.tasks)}, "
                 f"fill_mode={self.fill_mode!r}{extra})")
 
@@ -379,8 +380,11 @@ class RandomPolicy(Policy):
 
     def __repr__(self) -> str:
         kind = "TrivialAugment" if self.random_magnitude else "RandAugment"
+        extra = ", naive=True" if self.naive else ""
+        extra += ", with_visibility=True" if self.with_visibility else ""
         return (f"RandomPolicy({kind}, num_ops={self.num_ops}, magnitude={self.magnitude}, "
-                f"pool={[o.name for o in self.pool]}, tasks={list(self.tasks)})")
+                f"pool=[{', '.join(repr(o) for o in self.pool)}], tasks={list(self.tasks)}, "
+                f"fill_mode={self.fill_mode!r}{extra})")
 
     def _run(self, images, labels, seed):
         n = batch_size(images)
@@ -456,7 +460,8 @@ class PerTaskPolicy(Policy):
 
     def __repr__(self) -> str:
         inner = "; ".join(f"{t}: {v!r}" for t, v in self.views.items())
-        return f"PerTaskPolicy({inner})"
+        extra = ", with_visibility=True" if self.with_visibility else ""
+        return f"PerTaskPolicy({inner}{extra})"
 
     def _run(self, images, labels, seed):
         seeds = split_seed(seed, len(self.views))
