@@ -617,3 +617,24 @@ def format_difference(diff: pd.DataFrame, tasks: Mapping[str, Task], digits: int
     for col in ("mean", "low", "high", "better"):
         out[col] = (out[col] * scale).round(digits)
     return out[["task", "unit", "mean", "low", "high", "better", "n"]]
+
+
+def mean_interval(values: Iterable[float], confidence: float = 0.95
+                  ) -> tuple[float, float, float]:
+    """Mean of per-seed values with a two-sided t-interval: ``(mean, low, high)``.
+
+    With one value the interval is ``(nan, nan)``: one seed says nothing about the spread.
+    Use it on paired per-seed differences or on :func:`delta_m_by_seed`'s ``delta_m``.
+
+    Introduced in notebook 02.
+    """
+    from scipy import stats
+
+    v = np.asarray([float(x) for x in values if np.isfinite(float(x))])
+    if len(v) == 0:
+        raise ValueError("mean_interval needs at least one finite value.")
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return mean, mean - half, mean + half

@@ -226,6 +226,11 @@ def test_summaries_and_paired_differences(tiny):
     assert shown["unit"].iloc[0] == "points" and shown["mean"].iloc[0] == pytest.approx(10.0)
     dm = ex.delta_m_by_seed(rows[rows.config == "b"], rows[rows.config == "a"], tasks)
     np.testing.assert_allclose(dm["delta_m"], [20.0, 100 / 6, 100 / 7])
+    mean, low, high = ex.mean_interval([1.0, 2.0, 3.0])
+    # t(0.975, 2) = 4.303; std 1, n 3: half-width 4.303 / sqrt(3)
+    assert mean == 2.0 and high - mean == pytest.approx(4.303 / 3 ** 0.5, rel=1e-3)
+    assert low == pytest.approx(2 * mean - high)
+    assert np.isnan(ex.mean_interval([5.0])[1])
 
 
 def test_model_kwargs_cannot_override_what_the_config_sets():
