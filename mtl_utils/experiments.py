@@ -577,8 +577,6 @@ def paired_difference(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str
 
     Introduced in notebook 05.
     """
-    from scipy import stats
-
     tasks = task_dict(tasks)
     df = primary(rows, tasks, split)
     a = df[df["config"] == config].pivot_table(index="seed", columns="task", values="value")
@@ -589,14 +587,9 @@ def paired_difference(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str
     out = []
     for t in a.columns.intersection(b.columns):
         d = (a.loc[seeds, t] - b.loc[seeds, t]).to_numpy()
-        mean = float(d.mean())
-        if len(d) > 1:
-            half = float(stats.t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1)
-                         / np.sqrt(len(d)))
-        else:
-            half = float("nan")
+        mean, low, high = mean_interval(d, confidence)
         sign = 1.0 if tasks[t].higher_is_better else -1.0
-        out.append((t, mean, mean - half, mean + half, len(d), sign * mean))
+        out.append((t, mean, low, high, int(np.isfinite(d).sum()), sign * mean))
     return pd.DataFrame(out, columns=["task", "mean", "low", "high", "n", "better"])
 
 

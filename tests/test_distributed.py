@@ -34,22 +34,10 @@ SCRIPT = textwrap.dedent(
     from mtl_utils.models import build_shared_model
     from mtl_utils.tasks import Task
 
+    from _blobs import SIZE, make_dataset
+
     TASKS = [Task("shape", "class", num_classes=3), Task("position", "position")]
-    SIZE = 12
-
-    def make_data(n=96, seed=0):
-        rng = np.random.default_rng(seed)
-        x = (0.1 * rng.random((n, SIZE, SIZE, 3))).astype("float32")
-        cls = rng.integers(0, 3, n).astype("int32")
-        cx, cy = rng.integers(1, SIZE - 1, n), rng.integers(1, SIZE - 1, n)
-        for i in range(n):
-            x[i, cy[i] - 1:cy[i] + 2, cx[i] - 1:cx[i] + 2, cls[i]] = 1.0
-        pos = np.stack([(cx + 0.5) / SIZE, (cy + 0.5) / SIZE], 1).astype("float32")
-        sw = {"position": (np.arange(n) % 4 != 0).astype("float32")}
-        return x, {"shape": cls, "position": pos}, sw
-
-    x, y, sw = make_data()
-    train = tf.data.Dataset.from_tensor_slices((x, y, sw)).batch(32)
+    train = make_dataset(sample_weight=True)
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     out = {"replicas": mirrored.num_replicas_in_sync, "fit": {}, "exact": {}}
 
@@ -123,7 +111,8 @@ SCRIPT = textwrap.dedent(
 def mirrored_results(tmp_path_factory) -> dict:
     script = tmp_path_factory.mktemp("dist") / "mirrored.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="",
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))  # + _blobs
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

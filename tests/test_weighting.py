@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _blobs import SIZE, make_data, make_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -21,29 +22,7 @@ from mtl_utils.tasks import Task
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 
 TASKS = [Task("shape", "class", num_classes=3), Task("position", "position", metric_scale=12)]
-SIZE = 12
 SHAPE = (SIZE, SIZE, 3)
-
-
-def make_data(n: int = 96, seed: int = 0):
-    """Noisy images with one bright 3x3 blob: its colour channel is the class, its centre
-    the position. Learnable in a few epochs by a tiny CNN."""
-    rng = np.random.default_rng(seed)
-    x = (0.1 * rng.random((n, SIZE, SIZE, 3))).astype("float32")
-    cls = rng.integers(0, 3, n).astype("int32")
-    cx, cy = rng.integers(1, SIZE - 1, n), rng.integers(1, SIZE - 1, n)
-    for i in range(n):
-        x[i, cy[i] - 1:cy[i] + 2, cx[i] - 1:cx[i] + 2, cls[i]] = 1.0
-    pos = np.stack([(cx + 0.5) / SIZE, (cy + 0.5) / SIZE], axis=1).astype("float32")
-    return x, {"shape": cls, "position": pos}
-
-
-def make_dataset(n: int = 96, batch: int = 32, sample_weight: bool = False):
-    x, y = make_data(n)
-    if sample_weight:
-        sw = {"position": (np.arange(n) % 4 != 0).astype("float32")}
-        return tf.data.Dataset.from_tensor_slices((x, y, sw)).batch(batch)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
 
 
 def tiny_model(weighting=None, compile: bool = True, seed: int = 0, **kwargs):
