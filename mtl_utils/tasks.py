@@ -224,6 +224,35 @@ class Task:
         return [keras.metrics.MeanMetricWrapper(
             _scaled(absolute_error, self.metric_scale), name="error")]
 
+    def constant_baseline(self, train_labels: np.ndarray, labels: np.ndarray) -> float:
+        """The primary metric of the best constant prediction, fitted on ``train_labels``
+        and scored on ``labels``: what a model must beat to have learned anything.
+
+        The majority class (accuracy), the mean position (distance, in ``unit``), the mean
+        value (absolute error), the mean mask thresholded at 0.5 (IoU), or the circular
+        mean angle (error in degrees).
+
+        Introduced in notebook 01.
+        """
+        train, y = np.asarray(train_labels), np.asarray(labels)
+        if self.kind == "class":
+            counts = np.bincount(train.astype(int).ravel(), minlength=self.num_classes or 0)
+            return float(np.mean(y.astype(int).ravel() == int(np.argmax(counts))))
+        if self.kind == "position":
+            d = y.astype(float) - train.astype(float).mean(axis=0)
+            return float(np.sqrt((d ** 2).sum(axis=-1)).mean() * self.metric_scale)
+        if self.kind == "scalar":
+            return float(np.abs(y - train.mean(axis=0)).mean() * self.metric_scale)
+        if self.kind == "mask":
+            pred = train.mean(axis=0) > 0.5
+            t = y > 0.5
+            inter = (t & pred).reshape(len(t), -1).sum(1)
+            union = (t | pred).reshape(len(t), -1).sum(1)
+            return float(np.where(union > 0, inter / np.maximum(union, 1), 1.0).mean())
+        mean = np.arctan2(np.sin(train).mean(), np.cos(train).mean())
+        diff = np.arctan2(np.sin(y - mean), np.cos(y - mean))
+        return float(np.degrees(np.abs(diff)).mean())
+
     def describe(self) -> str:
         """One line for tables: name, kind, and what the metric means."""
         unit = f" ({self.unit})" if self.unit else ""

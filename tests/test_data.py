@@ -191,3 +191,29 @@ def test_with_train_size_takes_a_nested_subset_and_keeps_the_other_splits(shapes
     assert len(shapes.train) == 96  # the original is untouched
     with pytest.raises(ValueError, match="with_train_size\\(1000\\): n must be in 1..96"):
         shapes.with_train_size(1000)
+
+
+def test_a_repeated_dataset_gives_the_batches_of_fresh_epochs(shapes):
+    # fit(steps_per_epoch=...) on repeat=True must train on exactly the batches that a new
+    # iterator per epoch would give: same shuffles, same augmentation draws.
+    from mtl_utils import augment
+
+    tasks = {k: shapes.tasks[k] for k in ("shape", "position")}
+    policy = augment.shared(["hflip", augment.Rotate(30)], tasks)
+
+    def make(**kw):
+        return to_dataset(shapes.train, tasks, 32, seed=3, augment=policy, **kw)
+
+    fresh = make()
+    epochs = [b for _ in range(3) for b in fresh]
+    repeated = list(make(repeat=True).take(len(epochs)))
+    for (x, y), (xr, yr) in zip(epochs, repeated):
+        np.testing.assert_array_equal(x.numpy(), xr.numpy())
+        np.testing.assert_array_equal(y["position"].numpy(), yr["position"].numpy())
+    assert not np.array_equal(epochs[0][0].numpy(), epochs[3][0].numpy())  # epochs differ
+
+
+def test_to_dataset_leaves_the_autotuner_off_unless_asked(shapes):
+    ds = to_dataset(shapes.train, shapes.tasks, 32)
+    assert ds.options().autotune.enabled is False
+    assert to_dataset(shapes.train, shapes.tasks, 32, autotune=True).options().autotune.enabled

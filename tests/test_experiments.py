@@ -96,7 +96,10 @@ def test_run_config_returns_tidy_rows_per_seed_task_metric(tiny):
     assert set(rows["metric"]) == {"accuracy", "error", "loss"}
     assert len(rows) == 2 * 2 * 2
     assert (rows["seconds"] > 0).all() and (rows["n_train"] == len(tiny.train)).all()
-    assert (rows["epoch_seconds"] > 0).all()
+    assert (rows["epoch_seconds"] > 0).all() and (rows["step_ms"] > 0).all()
+    # steady ms per optimizer step: an epoch is ceil(n / batch) steps
+    steps = -(-len(tiny.train) // 32)
+    np.testing.assert_allclose(rows["step_ms"], 1000 * rows["epoch_seconds"] / steps)
 
 
 def test_steady_epoch_seconds_leaves_out_the_first_epoch():

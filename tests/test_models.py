@@ -119,3 +119,76 @@ def test_training_state_falls_back_to_the_public_optimizer_build(monkeypatch):
 def test_bad_model_arguments_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _conv_ops_per_forward(model, x) -> int:
+    """Conv2D ops in the traced forward graph of ``model`` (training mode)."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda inputs: model(inputs, training=True))
+    graph = fn.get_concrete_function(x).graph
+    return sum(op.type == "Conv2D" for op in graph.get_operations())
+
+
+@pytest.mark.parametrize("per_task_inputs", [False, True])
+def test_shared_encoder_runs_once_per_input(per_task_inputs):
+    # Three tasks read one encoder: its convolutions must appear once per distinct input
+    # (once for a shared view, once per task's view with per-task inputs), not once per head.
+    import tensorflow as tf
+
+    tasks = [TASKS[0], TASKS[1], TASKS[2]]  # class, position, scalar: dense heads, no convs
+    model = build_shared_model(tasks, SHAPE, filters=(8, 8, 8), per_task_inputs=per_task_inputs)
+    encoder_convs = sum(type(la).__name__ == "Conv2D" for la in model.get_layer("encoder").layers)
+    assert encoder_convs == 3
+    image = tf.zeros((2, *SHAPE))
+    x = {t.name: image for t in tasks} if per_task_inputs else image
+    views = len(tasks) if per_task_inputs else 1
+    assert _conv_ops_per_forward(model, x) == encoder_convs * views
+    # batch norm sees each view once per step: one moving-statistics update per view
+    enc = model.get_layer("encoder")
+    assert len(enc._inbound_nodes) == views
+
+
+def test_fused_batch_norm_equals_keras_batch_norm():
+    # Same outputs, moving statistics and gradients as Keras' own layer, in both modes.
+    import keras
+    import tensorflow as tf
+
+    from mtl_utils.models import FusedBatchNormalization
+
+    x = tf.random.stateless_normal((4, 5, 6, 3), seed=[1, 2]) * 3.0 + 1.0
+    ours = FusedBatchNormalization(momentum=0.9)
+    ref = keras.layers.BatchNormalization(momentum=0.9)
+    ours.build(x.shape), ref.build(x.shape)
+    ours.gamma.assign([0.5, 1.0, 2.0]), ref.gamma.assign([0.5, 1.0, 2.0])
+    for layer in (ours, ref):
+        layer.beta.assign([0.1, -0.2, 0.3])
+    grads = []
+    for layer in (ours, ref):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.sin(y))
+        grads.append([y, *tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.moving_mean, ref.moving_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance, ref.moving_variance, rtol=1e-5)
+    np.testing.assert_allclose(ours(x, training=False), ref(x, training=False), rtol=1e-5,
+                               atol=1e-5)
+    assert FusedBatchNormalization.from_config(ours.get_config()).momentum == 0.9
+
+
+def test_learning_rate_schedule_warms_up_then_decays_to_zero():
+    from mtl_utils.models import learning_rate_schedule
+
+    lr = learning_rate_schedule(2e-3, 100, "cosine", warmup=0.1)
+    values = [float(lr(step)) for step in (0, 5, 10, 55, 100)]
+    assert values[0] == 0.0 and values[1] == pytest.approx(1e-3)
+    assert values[2] == pytest.approx(2e-3) and values[3] == pytest.approx(1e-3, rel=1e-3)
+    assert values[4] == pytest.approx(0.0, abs=1e-9)
+    assert learning_rate_schedule(1e-3, 10, "constant") == 1e-3
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        learning_rate_schedule(1e-3, 10, "step")
+    with pytest.raises(ValueError, match="warmup"):
+        learning_rate_schedule(1e-3, 10, warmup=1.0)

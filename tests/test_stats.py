@@ -1,0 +1,91 @@
+"""Statistics every notebook prints: verdicts, paired differences, chance levels."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtl_utils import stats
+from mtl_utils.data import MultiTaskData, Split
+from mtl_utils.tasks import Task
+
+ACC = Task("shape", "class", num_classes=3)
+POS = Task("position", "position", metric_scale=10.0, unit="px")
+
+
+def _rows(values: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    """Rows for ``{config: {task: per-seed values}}`` with each task's primary metric."""
+    tasks = {"shape": ACC, "position": POS}
+    return pd.DataFrame([dict(experiment="e", config=c, seed=s, task=t,
+                              metric=tasks[t].metric, value=v, split="test")
+                         for c, per_task in values.items() for t, vals in per_task.items()
+                         for s, v in enumerate(vals)])
+
+
+def test_verdict_calls_a_difference_only_when_the_interval_excludes_zero():
+    assert stats.verdict([0.02, 0.03, 0.025], unit="points", scale=100).startswith(
+        "better: +2.50 points (95% CI")
+    text = stats.verdict([0.05, -0.04, 0.01], unit="points", scale=100)
+    assert text.startswith("within seed noise: +0.67 points") and "better in 2 of 3 seeds" in text
+    assert stats.verdict([-1.0, -1.2, -0.9]).startswith("worse: -1.03")
+
+
+def test_verdict_reads_lower_is_better_and_one_seed():
+    # an error that went down in every seed is better, and said so
+    text = stats.verdict([-0.4, -0.5, -0.3], higher_is_better=False, unit="px")
+    assert text.startswith("better: -0.40 px") and text.endswith("better in 3 of 3 seeds)")
+    assert "no interval" in stats.verdict([0.1])
+    with pytest.raises(ValueError, match="finite"):
+        stats.verdict([float("nan")])
+
+
+def test_paired_difference_counts_seeds_and_signs_improvements():
+    rows = _rows({"a": {"shape": [0.5, 0.6, 0.7], "position": [0.20, 0.25, 0.22]},
+                  "b": {"shape": [0.6, 0.65, 0.69], "position": [0.15, 0.20, 0.24]}})
+    tasks = {"shape": ACC, "position": POS}
+    diff = stats.paired_difference(rows, tasks, "b", "a").set_index("task")
+    assert diff.loc["shape", "wins"] == 2 and diff.loc["position", "wins"] == 2
+    assert diff.loc["position", "better"] == pytest.approx(-diff.loc["position", "mean"])
+    shown = stats.format_difference(diff.reset_index(), tasks).set_index("task")
+    assert shown.loc["shape", "seeds"] == "2 of 3" and shown.loc["shape", "unit"] == "points"
+    assert shown.loc["shape", "verdict"] == "within noise"
+    words = stats.compare(rows, tasks, "b", "a")
+    assert words["position"].startswith("within seed noise") and "px" in words["position"]
+    with pytest.raises(ValueError, match="no seed ran both"):
+        stats.paired_difference(rows, tasks, "b", "nope")
+
+
+def test_format_difference_verdict_follows_each_metric_direction():
+    rows = _rows({"a": {"shape": [0.5, 0.6, 0.7], "position": [0.30, 0.31, 0.32]},
+                  "b": {"shape": [0.4, 0.5, 0.61], "position": [0.20, 0.22, 0.21]}})
+    tasks = {"shape": ACC, "position": POS}
+    shown = stats.format_difference(stats.paired_difference(rows, tasks, "b", "a"), tasks)
+    assert shown.set_index("task")["verdict"].to_dict() == {"shape": "worse",
+                                                            "position": "better"}
+
+
+def test_chance_levels_are_the_best_constant_prediction():
+    train = Split(np.zeros((4, 2, 2, 1), np.float32),
+                  {"shape": np.array([0, 1, 1, 2]),
+                   "position": np.array([[0.2, 0.2], [0.4, 0.4], [0.2, 0.4], [0.4, 0.2]])})
+    test = Split(np.zeros((2, 2, 2, 1), np.float32),
+                 {"shape": np.array([1, 0]), "position": np.array([[0.3, 0.3], [0.6, 0.3]])})
+    data = MultiTaskData("toy", {"shape": ACC, "position": POS}, train, train, test)
+    chance = stats.chance_levels(data)
+    assert chance["shape"] == 0.5  # the majority class (1) is right for one of two
+    assert chance["position"] == pytest.approx((0.0 + 3.0) / 2)  # distance to (0.3, 0.3), px
+    summary = stats.summarize(_rows({"a": {"shape": [0.6, 0.8]}}), {"shape": ACC})
+    table = stats.format_summary(summary, {"shape": ACC}, chance=chance)
+    assert table.loc[stats.CHANCE].iloc[0] == "50.0"
+
+
+def test_constant_baselines_of_the_other_kinds():
+    mask = Task("mask", "mask")
+    m = np.zeros((3, 2, 2, 1))
+    m[:, 0, 0] = 1  # every mask has its top-left pixel
+    m[0, 1, 1] = 1
+    assert mask.constant_baseline(m, m) == pytest.approx((0.5 + 1 + 1) / 3)
+    size = Task("size", "scalar", metric_scale=4.0)
+    assert size.constant_baseline(np.array([[0.0], [1.0]]), np.array([[1.0]])) == 2.0
+    angle = Task("angle", "angle")
+    assert angle.constant_baseline(np.array([[0.1], [-0.1]]), np.array([[np.pi / 2]])) == (
+        pytest.approx(90.0))
