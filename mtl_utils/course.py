@@ -126,6 +126,35 @@ def readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def adopt(args: argparse.Namespace) -> int:
+    """Copy a run's executed notebooks back into ``notebooks/`` (what is committed).
+
+    Removes papermill's injected-parameters cell (the run's results folder) and replaces the
+    run's absolute paths with paths relative to the repository, in outputs and metadata, so
+    a committed notebook shows its real outputs without naming anyone's machine.
+    """
+    run_dir = Path(args.run).resolve()
+    target = Path(args.notebooks)
+    done = 0
+    for nb_path in notebooks(run_dir, args.only):
+        nb = json.loads(nb_path.read_text())
+        nb["cells"] = [c for c in nb["cells"]
+                       if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        meta = nb.get("metadata", {}).get("papermill")
+        if meta is not None:
+            meta.update(parameters={}, input_path=f"notebooks/{nb_path.name}",
+                        output_path=f"runs/{run_dir.name}/{nb_path.name}")
+        text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        for absolute, relative in ((str(run_dir / "results"), "../results"),
+                                   (str(run_dir), "runs/" + run_dir.name),
+                                   (str(ROOT) + "/", "")):
+            text = text.replace(absolute, relative)
+        (target / nb_path.name).write_text(text)
+        done += 1
+    print(f"adopted {done} notebooks from {run_dir} into {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtl_utils.course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,8 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("readme", help="refresh README.md's results from the notebooks")
     r.add_argument("--readme", default=str(ROOT / "README.md"))
     r.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
+    a = sub.add_parser("adopt", help="copy a run's executed notebooks into notebooks/")
+    a.add_argument("run", help="the run folder, runs/<timestamp>")
+    a.add_argument("--only", nargs="*", help="notebook numbers to adopt")
+    a.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
     args = parser.parse_args(argv)
-    return run(args) if args.command == "run" else readme(args)
+    return {"run": run, "readme": readme, "adopt": adopt}[args.command](args)
 
 
 if __name__ == "__main__":

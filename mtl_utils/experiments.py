@@ -33,10 +33,12 @@ from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks a
     CHANCE,
     chance_levels,
     compare,
+    concat_configs,
     delta_m,
     delta_m_by_seed,
     format_difference,
     format_summary,
+    gains,
     mean_interval,
     paired_difference,
     paired_values,
@@ -95,6 +97,11 @@ class Config:
             from :mod:`mtl_utils.weighting`.
         loss_weights: static ``{task: lambda}`` for the plain Keras path.
         model_kwargs: extra arguments for :func:`~mtl_utils.models.build_shared_model`.
+        builder: instead of :func:`~mtl_utils.models.build_shared_model`, a function
+            ``builder(tasks, input_shape) -> keras.Model`` returning an uncompiled model
+            with one output per task, named after it (notebook 08's ResNet50). Compiled,
+            trained and stored like any other config; no weighting strategy, model_kwargs
+            or per-task views with it.
         description: free text, part of the fingerprint (say what ``augment`` does).
 
     Introduced in notebook 01.
@@ -112,6 +119,7 @@ class Config:
     weighting: Callable | None = None
     loss_weights: Mapping[str, float] | None = None
     model_kwargs: dict = field(default_factory=dict)
+    builder: Callable | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -141,6 +149,13 @@ class Config:
         if self.weighting is not None and not callable(self.weighting):
             raise TypeError(f"Config {self.name!r}: weighting must be a factory "
                             "weighting() -> strategy, e.g. lambda: Uncertainty().")
+        if self.builder is not None:
+            if not callable(self.builder):
+                raise TypeError(f"Config {self.name!r}: builder must be a function "
+                                "builder(tasks, input_shape) -> keras.Model.")
+            if self.weighting is not None or self.model_kwargs or self.model != "shared":
+                raise ValueError(f"Config {self.name!r}: a builder makes the whole model; "
+                                 "drop weighting, model_kwargs and model='single' with it.")
 
     def fingerprint(self, data: MultiTaskData) -> str:
         """A short hash of the settings and the data they run on."""
@@ -150,18 +165,41 @@ class Config:
                 return None
             return re.sub(r" at 0x[0-9a-f]+", "", getattr(obj, "__qualname__", repr(obj)))
 
-        spec = {k: v for k, v in asdict(self).items() if k not in ("augment", "weighting")}
+        spec = {k: v for k, v in asdict(self).items()
+                if k not in ("augment", "weighting", "builder")}
         spec["tasks"] = list(self.tasks) if self.tasks is not None else None
         # The policy itself (its ops and parameters), not just the factory's name, so a
         # changed lambda under an old config name is refused too.
         policy = (None if self.augment is None else
                   self.augment(select_tasks(data.tasks, self.tasks)))
         spec.update(fingerprint_version=3, augment=describe(self.augment), policy=describe(policy),
-                    weighting=describe(self.weighting),
+                    weighting=describe(self.weighting), builder=describe(self.builder),
                     data=data.name, n_train=len(data.train), image_shape=data.image_shape,
                     data_info={k: str(v) for k, v in sorted(data.info.items())})
         text = json.dumps(spec, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def experiment_name(prefix: str, data: MultiTaskData, **settings) -> str:
+    """A results-store experiment name from the data and the settings rows share.
+
+    ``experiment_name("baselines", data, tasks=["shape", "color"], e=10, b=32)`` gives
+    ``"baselines_shapes_n2000_s32_d0_tasks-shape-color_e10_b32"``: notebooks that train the
+    same data with the same settings use the same name, so one reads the other's rows from
+    the store (notebook 02 reads notebook 01's baselines). Settings appear in the order
+    given; lists are joined with ``-``.
+
+    Introduced in notebook 01.
+    """
+    parts = [prefix, data.name, f"n{len(data.train)}", f"s{data.image_shape[0]}",
+             f"d{data.info.get('seed', 0)}"]
+    if "train_pool" in data.info:
+        parts.append(f"pool{data.info['train_pool']}")
+    for key, value in settings.items():
+        if isinstance(value, (list, tuple)):
+            value = "-".join(str(v) for v in value)
+        parts.append(f"{key}{'-' if len(key) > 1 else ''}{value}")
+    return re.sub(r"[^A-Za-z0-9_.-]", "", "_".join(parts))
 
 
 # ----------------------------------------------------------------------- results store
@@ -276,6 +314,10 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
                      steps_per_epoch=-(-len(data.train) // int(config.batch_size)),
                      callbacks=[timer])
     seconds = time.perf_counter() - start
+    if len(tasks) == 1:  # Keras drops the output name from a one-output model's logs
+        (name,) = tasks
+        hist.history.update({f"{name}_{k}": v for k, v in list(hist.history.items())
+                             if not k.startswith(f"{name}_")})
     hist.history["epoch_seconds"] = timer.seconds
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     for split in splits:
@@ -340,10 +382,17 @@ def _model_for(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
     learning_rate = learning_rate_schedule(config.learning_rate, steps, config.schedule,
                                            config.warmup)
     weighting = config.weighting() if config.weighting is not None else None
-    fresh = build_shared_model(tasks, data.image_shape, per_task_inputs=per_task,
-                               share_encoder=config.model == "shared", weighting=weighting,
-                               compile=False, **kwargs)
-    key = (tuple((n, repr(t)) for n, t in tasks.items()), tuple(data.image_shape),
+    if config.builder is not None:
+        if per_task:
+            raise ValueError(f"Config {config.name!r}: a builder's model has one input; "
+                             "per-task views need build_shared_model's per-task inputs.")
+        fresh = config.builder(tasks, data.image_shape)
+    else:
+        fresh = build_shared_model(tasks, data.image_shape, per_task_inputs=per_task,
+                                   share_encoder=config.model == "shared",
+                                   weighting=weighting, compile=False, **kwargs)
+    key = (config.builder,  # the function itself: two lambdas may share a name
+           tuple((n, repr(t)) for n, t in tasks.items()), tuple(data.image_shape),
            config.model, per_task, repr(sorted(kwargs.items())), float(config.learning_rate),
            config.schedule, float(config.warmup), steps,
            repr(sorted((config.loss_weights or {}).items())))

@@ -74,6 +74,34 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
+def rebuild_batch_norm(model: keras.Model, momentum: float = BN_MOMENTUM) -> keras.Model:
+    """A copy of a functional model whose batch-norm layers use ``momentum`` (and the fused
+    kernel, :class:`FusedBatchNormalization`); every weight is copied across.
+
+    ``keras.applications`` models keep Keras' default momentum 0.99: after the few hundred
+    steps of a short run their moving statistics are still mostly their initial values
+    (``0.99 ** 300`` is 5%), so test-time predictions use the wrong normalisation while
+    training-time accuracy looks fine. Rebuild them with 0.9 for short runs.
+
+    Raises:
+        ValueError: ``momentum`` outside ``[0, 1)``.
+
+    Introduced in notebook 08.
+    """
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"batch-norm momentum must be in [0, 1), got {momentum}.")
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, layers.BatchNormalization):
+            return FusedBatchNormalization.from_config({**config, "momentum": momentum})
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _conv_bn(x, filters: int, name: str, strides: int = 1):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                       name=f"{name}_conv")(x)
@@ -110,6 +138,7 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
         if min(shape[:2]) < 32:
             raise ValueError(f"resnet50 needs images of at least 32x32, got {shape[:2]}.")
         base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
+        base = rebuild_batch_norm(base, BN_MOMENTUM)
         return keras.Model(inputs, base(inputs), name=name)
     x = inputs
     for i, f in enumerate(filters):
@@ -383,6 +412,20 @@ def build_single_task_models(tasks: Iterable[Task] | Mapping[str, Task],
     """
     kwargs.setdefault("name", "single_task")
     return build_shared_model(tasks, input_shape, share_encoder=False, **kwargs)
+
+
+def encoder_calls(model: keras.Model, name: str = "encoder") -> int:
+    """How many times the model's graph calls its layer ``name`` (the shared encoder).
+
+    One for a shared view, one per task with per-task inputs: each call is a forward and a
+    backward pass of the encoder in every training step.
+
+    Raises:
+        ValueError: the model has no layer ``name``.
+
+    Introduced in notebook 02.
+    """
+    return len(model.get_layer(name)._inbound_nodes)
 
 
 def count_params(model: keras.Model, task: str | None = None) -> int:

@@ -76,6 +76,54 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
+def check_float(name: str, value: Any, low: float, high: float) -> float:
+    """``value`` as a float in the open interval ``(low, high)``, or a ``ValueError`` naming
+    the parameter (papermill: ``-p LEARNING_RATE 0.002``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+        raise ValueError(f"parameter {name} must be a number in ({low}, {high}), got "
+                         f"{value!r}. Example: papermill ... -p {name} {(low + high) / 2:g}")
+    return float(value)
+
+
+def check_float_list(name: str, value: Any, low: float, high: float) -> list[float]:
+    """A non-empty list of distinct numbers in the open interval ``(low, high)``
+    (papermill: ``-p SWEEP "[0.1, 0.5, 0.9]"``)."""
+    value = parse_param(name, value)
+    items = value if isinstance(value, (list, tuple)) else [value]
+    ok = bool(items) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                             and low < v < high for v in items)
+    if not ok or len(set(items)) != len(items):
+        raise ValueError(f"parameter {name} must be a non-empty list of distinct numbers in "
+                         f"({low}, {high}), got {value!r}. Example: papermill ... -p {name} "
+                         f'"[{low + (high - low) / 4:g}, {low + (high - low) / 2:g}]"')
+    return [float(v) for v in items]
+
+
+def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[str]]
+                      ) -> dict[str, list[str]]:
+    """Task names per dataset: ``{dataset: [task, ...]}``; a dataset left out, or ``None``
+    for all datasets, keeps all its tasks.
+
+    Args:
+        all_tasks: ``{dataset: names of its tasks}`` for the datasets in use.
+
+    Raises:
+        ValueError: not a dict, a dataset not in use, or an unknown task name.
+    """
+    value = parse_param(name, value)
+    if value is None:
+        return {d: list(ts) for d, ts in all_tasks.items()}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"parameter {name} must be {{dataset: [task names]}} or None, got "
+                         f"{value!r}. Example: -p {name} '{{\"shapes\": [\"shape\", \"color\"]}}'")
+    unknown = [d for d in value if d not in all_tasks]
+    if unknown:
+        raise ValueError(f"parameter {name} names dataset(s) {unknown} that are not in use "
+                         f"({list(all_tasks)}).")
+    return {d: check_choices(f"{name}[{d!r}]", value[d], list(ts)) if d in value else list(ts)
+            for d, ts in all_tasks.items()}
+
+
 def check_seeds(name: str, value: Any) -> list[int]:
     """A non-empty list of distinct non-negative ints (papermill: ``-p SEEDS "[0,1,2]"``)."""
     value = parse_param(name, value)
@@ -142,6 +190,26 @@ def check_op_groups(name: str, value: Any) -> dict[str, list[str]]:
         raise ValueError(f"parameter {name}: op(s) {repeated} appear in more than one group; "
                          "put each op in one group.")
     return groups
+
+
+def check_rand_augment_candidates(name: str, value: Any) -> dict[str, tuple[int, float]]:
+    """RandAugment candidates ``{label: [N, M]}``: ops per image ``N >= 1`` and magnitude
+    ``M`` in ``[0, 10]`` (papermill: ``-p CANDIDATES '{"N1M5": [1, 5]}'``)."""
+    value = parse_param(name, value)
+    ok = isinstance(value, Mapping) and bool(value)
+    out = {}
+    for label, spec in (value.items() if ok else []):
+        if (not isinstance(spec, (list, tuple)) or len(spec) != 2
+                or isinstance(spec[0], bool) or not isinstance(spec[0], int) or spec[0] < 1
+                or not isinstance(spec[1], (int, float)) or not 0 <= spec[1] <= 10):
+            ok = False
+            break
+        out[str(label)] = (int(spec[0]), float(spec[1]))
+    if not ok:
+        raise ValueError(f"parameter {name} must be {{label: [N, M]}} with N >= 1 ops per image "
+                         f"and a magnitude M in [0, 10], got {value!r}. Example: -p {name} "
+                         "'{\"N1M5\": [1, 5], \"N2M9\": [2, 9]}'")
+    return out
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

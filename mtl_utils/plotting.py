@@ -158,10 +158,19 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
     return fig
 
 
-def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | None = None):
+def _metric_label(t: Task) -> str:
+    scale, unit = t.display_scale
+    return f"{t.name} {t.metric}{' (' + unit + ')' if unit else ''} " + (
+        "↑" if t.higher_is_better else "↓")
+
+
+def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | None = None,
+                 chance: Mapping[str, float] | None = None):
     """Bar chart of each task's primary metric per config, with ±1 std error bars.
 
-    ``summary`` is :func:`mtl_utils.experiments.summarize`'s output.
+    ``summary`` is :func:`mtl_utils.stats.summarize`'s output; ``chance`` (from
+    :func:`mtl_utils.stats.chance_levels`) draws each task's constant-prediction level as
+    a dashed line, so a bar can be read against what a model that learned nothing gets.
 
     Introduced in notebook 01.
     """
@@ -172,18 +181,21 @@ def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | 
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes[0], names):
         t = tasks[name]
-        scale, unit = t.display_scale  # accuracies in percent, as in the tables
+        scale, _ = t.display_scale  # accuracies in percent, as in the tables
         m, s = summary[(name, "mean")] * scale, summary[(name, "std")].fillna(0) * scale
         ax.bar(range(len(configs)), m, yerr=s, capsize=3,
                color=[colors[i % len(colors)] for i in range(len(configs))])
         ax.set_xticks(range(len(configs)), configs, rotation=45, ha="right", fontsize=7)
         lo = float((m - s).min())
         hi = float((m + s).max())
+        if chance is not None and name in chance:
+            level = float(chance[name]) * scale
+            ax.axhline(level, ls="--", lw=1, color="0.3", label="chance")
+            lo, hi = min(lo, level), max(hi, level)
+            ax.legend(fontsize=6, loc="lower right" if t.higher_is_better else "upper right")
         pad = 0.15 * (hi - lo + 1e-9)
         ax.set_ylim(max(0.0, lo - pad) if t.higher_is_better else 0.0, hi + pad)
-        arrow = "↑" if t.higher_is_better else "↓"
-        ax.set_title(f"{name} {t.metric}{' (' + unit + ')' if unit else ''} {arrow}",
-                     fontsize=8)
+        ax.set_title(_metric_label(t), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -201,23 +213,34 @@ def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.nda
     return np.array(sorted(keep, key=lambda i: points[i][0]), dtype=int)
 
 
-def plot_pareto(df: pd.DataFrame, x_task: Task, y_task: Task, label: str = "config",
-                title: str | None = None):
-    """Scatter of two tasks' metrics (``df`` has columns ``x_task.name``, ``y_task.name``
-    and ``label``), with the Pareto front drawn through the non-dominated points.
+def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | None = None,
+                chance: Mapping[str, float] | None = None):
+    """Two tasks' metrics per config (``summary`` from :func:`mtl_utils.stats.summarize`),
+    mean ± std over seeds as error bars, the Pareto front through the non-dominated means,
+    and each task's chance level as a dashed line.
 
     Introduced in notebook 03.
     """
-    fig, ax = plt.subplots(figsize=(3.8, 3.2))
-    pts = df[[x_task.name, y_task.name]].to_numpy()
-    ax.scatter(pts[:, 0], pts[:, 1], s=25)
-    for (_, r), (x, y) in zip(df.iterrows(), pts):
-        ax.annotate(str(r[label]), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(3.9, 3.3))
+    sx, sy = x_task.display_scale[0], y_task.display_scale[0]
+    x = summary[(x_task.name, "mean")].to_numpy(float) * sx
+    y = summary[(y_task.name, "mean")].to_numpy(float) * sy
+    ex = summary[(x_task.name, "std")].fillna(0).to_numpy(float) * sx
+    ey = summary[(y_task.name, "std")].fillna(0).to_numpy(float) * sy
+    ax.errorbar(x, y, xerr=ex, yerr=ey, fmt="o", ms=4, capsize=2, lw=0.8)
+    for label, xi, yi in zip(summary.index, x, y):
+        ax.annotate(str(label), (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    pts = np.stack([x, y], axis=1)
     front = pareto_front(pts, [x_task.higher_is_better, y_task.higher_is_better])
     ax.plot(pts[front, 0], pts[front, 1], "r--", lw=1, label="Pareto front")
-    for axis, t in ((ax.set_xlabel, x_task), (ax.set_ylabel, y_task)):
-        axis(f"{t.name} {t.metric}{' (' + t.unit + ')' if t.unit else ''} "
-             f"{'↑' if t.higher_is_better else '↓'}")
+    if chance is not None:  # as text: lines this far out would squash the front
+        parts = [f"{t.name} {chance[t.name] * t.display_scale[0]:.3g}"
+                 f"{' ' + t.display_scale[1] if t.display_scale[1] else ''}"
+                 for t in (x_task, y_task) if t.name in chance]
+        ax.text(0.02, 0.02, "chance: " + ", ".join(parts), transform=ax.transAxes,
+                fontsize=7, color="0.3")
+    ax.set_xlabel(_metric_label(x_task))
+    ax.set_ylabel(_metric_label(y_task))
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)

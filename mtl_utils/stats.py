@@ -123,6 +123,25 @@ def summarize(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test"
     return out
 
 
+def concat_configs(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several configs under new names, ``{new name: rows of one config}``: to
+    compare a config from one grid with another (its seeds stay paired).
+
+    Raises:
+        ValueError: a part with rows of more than one config.
+
+    Introduced in notebook 03.
+    """
+    out = []
+    for name, rows in parts.items():
+        configs = set(rows["config"])
+        if len(configs) > 1:
+            raise ValueError(f"concat_configs: the rows for {name!r} hold configs "
+                             f"{sorted(configs)}; pass one config's rows per name.")
+        out.append(rows.assign(config=name))
+    return pd.concat(out, ignore_index=True)
+
+
 def chance_levels(data, tasks: Mapping[str, Task] | None = None, split: str = "test"
                   ) -> dict[str, float]:
     """Each task's primary metric for the best *constant* prediction, on ``split``.
@@ -331,3 +350,45 @@ def compare(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str, referenc
         out[t] = verdict(diffs[t], higher_is_better=tasks[t].higher_is_better, unit=unit,
                          scale=scale, confidence=confidence, digits=digits)
     return out
+
+
+def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
+          reference: str, by: str | None = None, split: str = "test",
+          confidence: float = 0.95) -> pd.DataFrame:
+    """Each config's gain over ``reference`` per task (and per value of ``by``), paired by seed.
+
+    The gain is signed so that **positive is better** (an error that went down is a positive
+    gain) and shown in display units (accuracy in percentage points, errors in their unit),
+    with its t-interval, the seeds in which the config was better, and a verdict.
+
+    Args:
+        rows: result rows holding ``configs`` and ``reference`` (and column ``by``).
+        configs: the configs to compare with ``reference``.
+        by: a row column to split by, e.g. ``"n_train"`` for a grid over data sizes.
+
+    Returns:
+        Columns ``[by], config, task, unit, gain, low, high, seeds, verdict, text``; ``text``
+        reads ``"+2.9 ± 1.4"`` (gain ± half-width of the interval).
+
+    Introduced in notebook 06.
+    """
+    tasks = task_dict(tasks)
+    groups = [(None, rows)] if by is None else list(rows.groupby(by, sort=True))
+    out = []
+    for key, g in groups:
+        for config in configs:
+            diffs = paired_values(g, tasks, config, reference, split)
+            for t in diffs.columns:
+                scale, unit = display_unit(tasks[t])
+                sign = 1.0 if tasks[t].higher_is_better else -1.0
+                d = sign * scale * diffs[t].to_numpy(float)
+                d = d[np.isfinite(d)]
+                mean, low, high = mean_interval(d, confidence)
+                digits = 1 if unit == "points" else 2
+                half = (high - low) / 2 if np.isfinite(high) else float("nan")
+                word = ("better" if low > 0 else "worse" if high < 0 else "within noise")
+                out.append({**({by: key} if by is not None else {}), "config": config,
+                            "task": t, "unit": unit, "gain": mean, "low": low, "high": high,
+                            "seeds": f"{int(np.sum(d > 0))} of {len(d)}", "verdict": word,
+                            "text": f"{mean:+.{digits}f} ± {half:.{digits}f}"})
+    return pd.DataFrame(out)

@@ -340,6 +340,21 @@ def _scaled(fn, scale: float):
     return scaled
 
 
+def task_table(tasks: Iterable[Task] | Mapping[str, Task]):
+    """A pandas table of tasks: kind, classes, metric and unit, direction, and the ops each
+    declares it is not invariant to.
+
+    Introduced in notebook 00.
+    """
+    import pandas as pd
+
+    return pd.DataFrame([{"task": t.name, "kind": t.kind, "classes": t.num_classes or "",
+                          "metric": t.metric + (f" ({t.unit})" if t.unit else ""),
+                          "better": "higher" if t.higher_is_better else "lower",
+                          "not invariant to": ", ".join(sorted(t.not_invariant_to)) or "-"}
+                         for t in task_dict(tasks).values()]).set_index("task")
+
+
 # ------------------------------------------------------------------- lookup, checks
 def task_dict(tasks: Iterable[Task] | Mapping[str, Task]) -> dict[str, Task]:
     """Tasks as an ordered ``{name: Task}`` dict; rejects duplicate names."""

@@ -514,3 +514,23 @@ def test_compose_chains_random_policy_and_mixing_with_consistent_labels():
         A.compose(A.shared([], [SHAPE]), A.shared([], [MASK]))
     with pytest.raises(ValueError, match="shared-view"):
         A.compose(A.per_task({}, [SHAPE]))
+
+
+def test_label_damage_counts_how_often_an_op_changes_a_derived_label():
+    # The oracle reads the brightness of the top-left pixel: brightness changes it, a
+    # flip of a symmetric image does not.
+    images = np.full((64, 8, 8, 3), 0.5, np.float32)
+    labels = {"shape": np.zeros(64, np.int32)}
+
+    def oracle(x, y):
+        return {"bright": (x[:, 0, 0, 0] > 0.55).astype(int)}
+
+    damage = A.label_damage(images, labels, [SHAPE], oracle, ["brightness", "hflip"], [0, 10])
+    assert damage.loc[("brightness", 0), "bright"] == 0.0
+    assert 0.3 < damage.loc[("brightness", 10), "bright"] < 0.7  # +-0.3, half of them up
+    assert damage.loc[("hflip", 10), "bright"] == 0.0
+
+
+def test_shear_degrees_reads_the_angle_back_from_a_shear_matrix():
+    m = A.affine_matrix(32, 32, shear_deg=[0.2, -11.0, 0.0])
+    np.testing.assert_allclose(A.shear_degrees(m.numpy()), [0.2, 11.0, 0.0], atol=1e-4)

@@ -217,3 +217,18 @@ def test_to_dataset_leaves_the_autotuner_off_unless_asked(shapes):
     ds = to_dataset(shapes.train, shapes.tasks, 32)
     assert ds.options().autotune.enabled is False
     assert to_dataset(shapes.train, shapes.tasks, 32, autotune=True).options().autotune.enabled
+
+
+def test_object_color_reads_the_palette_colour_under_the_mask(shapes):
+    from mtl_utils.data import COLORS, object_color
+
+    derived = object_color(shapes.train.images, shapes.train.labels["mask"])
+    assert np.mean(derived == shapes.train.labels["color"]) > 0.9  # colour jitter aside
+    red = np.zeros((1, 4, 4, 3), np.float32)
+    red[..., :] = COLORS["blue"]
+    red[0, :2, :2] = COLORS["red"]
+    mask = np.zeros((1, 4, 4, 1), np.float32)
+    mask[0, :2, :2] = 1
+    assert object_color(red, mask)[0] == list(COLORS).index("red")
+    with pytest.raises(ValueError, match="RGB images"):
+        object_color(red[..., :1], mask)

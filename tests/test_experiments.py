@@ -250,3 +250,52 @@ def test_bad_configs_raise():
         ex.Config("x", epochs=0)
     with pytest.raises(TypeError, match="factory"):
         ex.Config("x", augment="flip")
+
+
+def test_one_task_histories_are_keyed_by_task_like_multi_task_ones(tiny, tmp_path):
+    # Keras logs a one-output model's metrics without the output name; the store keys them by
+    # task so that plots and tables read one-task and multi-task runs alike.
+    store = ex.ResultsStore(tmp_path)
+    ex.run_config(tiny, _config("one", tasks=["shape"]), [0], "exp", store, progress=False)
+    keys = set(store.load_history("exp")["key"])
+    assert {"shape_accuracy", "shape_loss"} <= keys
+
+
+def test_experiment_names_encode_data_and_settings():
+    name = ex.experiment_name("base", _TinyData(), tasks=["shape", "color"], e=10, lr=0.002)
+    assert name == "base_toy_n8_s4_d3_tasks-shape-color_e10_lr-0.002"
+
+
+class _TinyData:
+    name = "toy"
+    train = [0] * 8
+    image_shape = (4, 4, 1)
+    info = {"seed": 3}
+
+
+def test_a_builder_config_trains_its_own_model_and_stores_like_any_other(tiny, tmp_path):
+    import keras
+
+    def tiny_cnn(tasks, input_shape):
+        x = keras.Input(input_shape)
+        h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+        return keras.Model(x, {n: keras.layers.Dense(t.num_classes, activation="softmax",
+                                                     name=n)(h) for n, t in tasks.items()})
+
+    config = ex.Config("custom", tasks=["shape"], epochs=1, builder=tiny_cnn)
+    store = ex.ResultsStore(tmp_path)
+    rows = ex.run_config(tiny, config, [0], "exp", store, progress=False)
+    assert rows["params"].iloc[0] == (3 * 3 * 3 * 4 + 4) + (4 * 5 + 5)
+    assert len(store.load("exp")) == len(rows)
+    with pytest.raises(ValueError, match="a builder makes the whole model"):
+        ex.Config("x", builder=tiny_cnn, model="single")
+    with pytest.raises(TypeError, match="builder must be a function"):
+        ex.Config("x", builder="resnet")
+
+
+def test_concat_configs_renames_one_config_per_part(tiny):
+    rows = ex.run_config(tiny, _config(), [0], "exp", progress=False)
+    both = ex.concat_configs({"a": rows, "b": rows})
+    assert list(dict.fromkeys(both["config"])) == ["a", "b"]
+    with pytest.raises(ValueError, match="one config's rows per name"):
+        ex.concat_configs({"ab": both})

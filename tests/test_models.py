@@ -10,6 +10,7 @@ from mtl_utils.models import (
     build_single_task_models,
     build_training_state,
     count_params,
+    encoder_calls,
 )
 from mtl_utils.tasks import Task
 
@@ -145,8 +146,7 @@ def test_shared_encoder_runs_once_per_input(per_task_inputs):
     views = len(tasks) if per_task_inputs else 1
     assert _conv_ops_per_forward(model, x) == encoder_convs * views
     # batch norm sees each view once per step: one moving-statistics update per view
-    enc = model.get_layer("encoder")
-    assert len(enc._inbound_nodes) == views
+    assert encoder_calls(model) == views
 
 
 def test_fused_batch_norm_equals_keras_batch_norm():
@@ -192,3 +192,24 @@ def test_learning_rate_schedule_warms_up_then_decays_to_zero():
         learning_rate_schedule(1e-3, 10, "step")
     with pytest.raises(ValueError, match="warmup"):
         learning_rate_schedule(1e-3, 10, warmup=1.0)
+
+
+def test_rebuild_batch_norm_sets_momentum_and_keeps_every_weight():
+    import keras
+
+    from mtl_utils.models import FusedBatchNormalization, rebuild_batch_norm
+
+    x = keras.Input((8, 8, 3))
+    h = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3)(x))
+    model = keras.Model(x, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
+    model.layers[2].moving_variance.assign([2.0, 3.0, 4.0, 5.0])
+    copy = rebuild_batch_norm(model, momentum=0.9)
+    bn = [la for la in copy.layers if isinstance(la, keras.layers.BatchNormalization)]
+    assert len(bn) == 1 and isinstance(bn[0], FusedBatchNormalization)
+    assert bn[0].momentum == 0.9
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(images), copy(images), rtol=1e-5)
+    with pytest.raises(ValueError, match="momentum must be in"):
+        rebuild_batch_norm(model, momentum=1.0)

@@ -25,6 +25,19 @@ from mtl_utils import course, notebook
     (lambda: notebook.check_op_groups("OPS", ["hflip", "mixup"]), "OPS\\['mixup'\\]"),
     (lambda: notebook.check_op_groups("OPS", {"a": ["hue"], "b": ["hue"]}), "more than one"),
     (lambda: notebook.check_op_groups("OPS", {}), "group: \\[op names\\]"),
+    (lambda: notebook.check_float("LEARNING_RATE", 0, 0, 1), "in \\(0, 1\\), got 0"),
+    (lambda: notebook.check_float("LEARNING_RATE", "0.1", 0, 1), "got '0.1'"),
+    (lambda: notebook.check_float_list("SWEEP", "[0.5, 1.0]", 0, 1), "distinct numbers"),
+    (lambda: notebook.check_float_list("SWEEP", [0.5, 0.5], 0, 1), "distinct"),
+    (lambda: notebook.per_dataset_tasks("TASKS", ["shape"], {"shapes": ["shape"]}),
+     "\\{dataset: \\[task names\\]\\}"),
+    (lambda: notebook.per_dataset_tasks("TASKS", {"cifar": ["a"]}, {"shapes": ["shape"]}),
+     "cifar"),
+    (lambda: notebook.per_dataset_tasks("TASKS", {"shapes": ["shap"]}, {"shapes": ["shape"]}),
+     "shap"),
+    (lambda: notebook.check_rand_augment_candidates("CANDIDATES", {"a": [0, 5]}), "N >= 1"),
+    (lambda: notebook.check_rand_augment_candidates("CANDIDATES", {"a": [1, 11]}), "\\[0, 10\\]"),
+    (lambda: notebook.check_rand_augment_candidates("CANDIDATES", []), "label: \\[N, M\\]"),
 ])
 def test_bad_parameters_raise_errors_that_name_them(call, message):
     with pytest.raises(ValueError, match=message):
@@ -38,6 +51,12 @@ def test_parameter_checks_pass_good_values_through():
     assert notebook.per_dataset("N", '{"a": 5, "b": 6}', ["a", "b"]) == {"a": 5, "b": 6}
     assert notebook.check_choices("D", '["b"]', ["a", "b"]) == ["b"]
     assert notebook.per_dataset("E", 4, ["a", "b"]) == {"a": 4, "b": 4}
+    assert notebook.check_float("LR", 2e-3, 0, 1) == 2e-3
+    assert notebook.check_float_list("SWEEP", "[0.1, 0.9]", 0, 1) == [0.1, 0.9]
+    assert notebook.per_dataset_tasks("TASKS", '{"a": ["y"]}', {"a": ["x", "y"], "b": ["z"]}) == {
+        "a": ["y"], "b": ["z"]}
+    assert notebook.per_dataset_tasks("TASKS", None, {"a": ["x"]}) == {"a": ["x"]}
+    assert notebook.check_rand_augment_candidates("C", '{"N1M5": [1, 5]}') == {"N1M5": (1, 5.0)}
     assert notebook.check_choices("D", "a", ["a", "b"]) == ["a"]
     assert notebook.check_int_list("N", "[400, 100]", 64) == [400, 100]
     assert notebook.check_int_list("M", 5, 0, 10) == [5]
@@ -109,3 +128,22 @@ def test_readme_results_are_refreshed_from_headline_cells(tmp_path):
     text = readme.read_text()
     assert "accuracy 91%" in text and "old" not in text
     assert text.startswith("intro\n") and text.endswith("end\n")
+
+
+def test_adopt_copies_a_run_into_notebooks_without_the_run_s_paths(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_first.ipynb", "print(RESULTS_DIR)")
+    out = tmp_path / "run"
+    assert course.main(["run", "--notebooks", str(nbs), "--out", str(out)]) == 0
+    target = tmp_path / "committed"
+    target.mkdir()
+    assert course.main(["adopt", str(out), "--notebooks", str(target)]) == 0
+    text = (target / "00_first.ipynb").read_text()
+    assert str(out) not in text and str(tmp_path) not in text
+    nb = json.loads(text)
+    assert not [c for c in nb["cells"]
+                if "injected-parameters" in c["metadata"].get("tags", [])]
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"]
+                      for o in c.get("outputs", []))
+    assert "../results" in printed  # the run's results folder, shown as the default

@@ -42,18 +42,24 @@ def test_results_history_pareto_and_heatmap_figures(shapes):
                          for t, m, v in (("shape", "accuracy", 0.5 + s / 10),
                                          ("position", "error", 2.0 - s / 10))])
     tasks = {k: shapes.tasks[k] for k in ("shape", "position")}
-    fig = plotting.plot_results(summarize(rows, tasks), tasks)
+    fig = plotting.plot_results(summarize(rows, tasks), tasks,
+                                chance={"shape": 0.2, "position": 8.0})
     assert len(fig.axes) == 2
     bars = [p.get_height() for p in fig.axes[0].patches]  # accuracy in percent, as in tables
     np.testing.assert_allclose(bars, [55.0, 55.0])
     assert "(%)" in fig.axes[0].get_title() and "(px)" in fig.axes[1].get_title()
+    chance_line = [ln for ln in fig.axes[0].lines if ln.get_label() == "chance"]
+    np.testing.assert_allclose(chance_line[0].get_ydata(), [20.0, 20.0])  # in percent too
     hist = {"shape_accuracy": [0.2, 0.4], "position_error": [3.0, 2.0]}
     fig = plotting.plot_history(hist, tasks, what="metric")
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.2, 0.4])
-    df = pd.DataFrame({"shape": [0.5, 0.6, 0.4], "position": [2.0, 2.5, 3.0],
-                       "config": ["x", "y", "z"]})
-    fig = plotting.plot_pareto(df, tasks["shape"], tasks["position"])
-    assert fig.axes[0].get_legend() is not None
+    fig = plotting.plot_pareto(summarize(rows, tasks), tasks["shape"], tasks["position"],
+                               chance={"shape": 0.2})
+    ax = fig.axes[0]
+    assert ax.get_legend() is not None
+    front = [ln for ln in ax.lines if ln.get_label() == "Pareto front"][0]
+    np.testing.assert_allclose(front.get_xdata(), [55.0, 55.0])  # equal: neither dominates
+    assert any(t.get_text() == "chance: shape 20 %" for t in ax.texts)
     fig = plotting.plot_heatmap(pd.DataFrame([[0.5, -2.0]], columns=["a", "b"]))
     small, large = fig.axes[0].texts
     assert large.get_text() == "-2.0" and small.get_text() == "+0.5"

@@ -89,3 +89,16 @@ def test_constant_baselines_of_the_other_kinds():
     angle = Task("angle", "angle")
     assert angle.constant_baseline(np.array([[0.1], [-0.1]]), np.array([[np.pi / 2]])) == (
         pytest.approx(90.0))
+
+
+def test_gains_are_signed_so_positive_is_better_per_size():
+    rows = _rows({"none": {"shape": [0.5, 0.6, 0.7], "position": [0.30, 0.31, 0.32]},
+                  "aug": {"shape": [0.6, 0.7, 0.8], "position": [0.20, 0.22, 0.21]}})
+    rows = pd.concat([rows.assign(n_train=100), rows.assign(n_train=400)])
+    table = stats.gains(rows, {"shape": ACC, "position": POS}, ["aug"], "none", by="n_train")
+    assert len(table) == 4 and set(table["n_train"]) == {100, 400}
+    row = table[(table.task == "position") & (table.n_train == 100)].iloc[0]
+    assert row["gain"] == pytest.approx(0.1) and row["unit"] == "px"  # an error 0.1 px lower
+    assert row["verdict"] == "better" and row["seeds"] == "3 of 3"
+    shape = table[(table.task == "shape") & (table.n_train == 400)].iloc[0]
+    assert shape["gain"] == pytest.approx(10.0) and shape["text"] == "+10.0 ± 0.0"

@@ -18,6 +18,7 @@ from mtl_utils.augment._affine import (
     affine_matrix,
     apply_affine,
     from_legacy_params,
+    shear_degrees,
     transform_labels,
     warp_images,
 )
@@ -31,7 +32,7 @@ from mtl_utils.augment._core import (
     Identity,
     Op,
 )
-from mtl_utils.augment.effects import label_effect, label_effects
+from mtl_utils.augment.effects import label_damage, label_effect, label_effects
 from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, VFlip, Zoom
 from mtl_utils.augment.mixing import CutMix, MixUp, cutmix_batch, mixup_batch
 from mtl_utils.augment.photometric import (
@@ -72,6 +73,7 @@ __all__ = [
     "VFlip", "Zoom",
     "ComposedPolicy", "PerTaskPolicy", "Policy", "RandomPolicy", "SharedPolicy",
     "affine_matrix", "apply_affine", "article_ops", "article_preset", "compose", "cutmix_batch",
-    "from_legacy_params", "label_effect", "label_effects", "make_op", "mixup_batch", "op_at",
-    "per_task", "rand_augment", "shared", "transform_labels", "trivial_augment", "warp_images",
+    "from_legacy_params", "label_damage", "label_effect", "label_effects", "make_op",
+    "mixup_batch", "op_at", "per_task", "rand_augment", "shared", "shear_degrees",
+    "transform_labels", "trivial_augment", "warp_images",
 ]

@@ -103,6 +103,19 @@ def invert(m: tf.Tensor) -> tf.Tensor:
     return _mat(ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f))
 
 
+def shear_degrees(matrices: Any) -> np.ndarray:
+    """The shear angle, in degrees, of matrices sampled from a shear op alone.
+
+    A :class:`~mtl_utils.augment.Shear` of angle ``phi`` has the forward linear part
+    ``[[1, tan phi], [0, 1 / cos phi]]`` (ImageDataGenerator's convention), so
+    ``phi = atan(m[0, 1] / m[0, 0])``; composed with other ops the value means nothing.
+
+    Introduced in notebook 04.
+    """
+    m = np.asarray(matrices, np.float64)
+    return np.degrees(np.arctan2(np.abs(m[:, 0, 1]), m[:, 0, 0]))
+
+
 def affine_matrix(
     height: int,
     width: int,

@@ -6,11 +6,15 @@ Introduced in notebook 00.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from mtl_utils.augment._core import GEOMETRIC_OPS, MIXING_OPS, OP_NAMES, PHOTOMETRIC_OPS
+from mtl_utils.augment.policies import op_at, shared
 from mtl_utils.tasks import Task, task_dict
 
 # How a geometric op moves a label, by label kind (the affine matrix does the work).
@@ -67,3 +71,43 @@ def label_effects(tasks: Iterable[Task] | Mapping[str, Task],
     table.insert(0, "group", ["geometric" if o in GEOMETRIC_OPS else "mixing"
                               if o in MIXING_OPS else "photometric" for o in ops])
     return table
+
+
+def label_damage(images: Any, labels: Mapping[str, Any], tasks: Iterable[Task] | Mapping[str, Task],
+                 oracle: Callable[[np.ndarray, Mapping[str, np.ndarray]], Mapping[str, Any]],
+                 ops: Sequence[str], magnitudes: Sequence[float] = (2, 5, 10),
+                 seed: int = 0) -> pd.DataFrame:
+    """How often each op, at each magnitude, changes a label that the image itself defines.
+
+    ``oracle(images, labels)`` re-derives labels from pixels (e.g. the object's colour from
+    its pixels under its mask, :func:`mtl_utils.data.object_color`). Each op is applied at
+    each magnitude (:func:`~mtl_utils.augment.op_at`) by a shared policy over ``tasks``,
+    which moves the labels the oracle reads (a mask follows a rotation); the damage is the
+    fraction of examples whose re-derived label differs from the one before the op. A
+    declaration such as ``not_invariant_to`` says *whether* an op breaks a label; this
+    measures *how often*, and how that grows with the magnitude.
+
+    Args:
+        images, labels: a batch, ``labels`` holding exactly ``tasks``.
+        tasks: the tasks whose labels the oracle reads (moved with the image).
+        oracle: ``(images, labels) -> {name: (N,) derived labels}``.
+        ops, magnitudes: op names and RandAugment magnitudes (0-10).
+        seed: the augmentation seed.
+
+    Returns:
+        One row per ``(op, magnitude)``, one column per derived label: the damaged fraction.
+
+    Introduced in notebook 00.
+    """
+    images = np.asarray(images, np.float32)
+    labels = {k: np.asarray(v) for k, v in labels.items()}
+    before = {k: np.asarray(v) for k, v in oracle(images, labels).items()}
+    rows = []
+    for op in ops:
+        for m in magnitudes:
+            x, y = shared([op_at(op, m)], tasks)(images, labels, tf.constant([0, seed]))
+            after = oracle(x.numpy(), {k: np.asarray(v) for k, v in y.items()})
+            rows.append({"op": op, "magnitude": m,
+                         **{k: float(np.mean(np.asarray(after[k]) != before[k]))
+                            for k in before}})
+    return pd.DataFrame(rows).set_index(["op", "magnitude"])
