@@ -27,39 +27,22 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared toys
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mtl_utils import augment  # noqa: E402
-from mtl_utils.tasks import Task  # noqa: E402
+from toys import ANGLE, MASK, POSITION, SHAPE, SIZE_TASK, disc_batch, pick  # noqa: E402
 
-TASKS = (
-    Task("shape", "class", num_classes=5),
-    Task("position", "position"),
-    Task("mask", "mask"),
-    Task("size", "scalar", scale_equivariant=True, value_range=(2.0, 12.0)),
-    Task("angle", "angle"),
-)
+TASKS = (SHAPE, POSITION, MASK, SIZE_TASK, ANGLE)
 
 
 def make_data(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    images = rng.random((n, size, size, 3), dtype=np.float32)
-    yy, xx = np.mgrid[:size, :size]
-    cx, cy = rng.uniform(0.3, 0.7, (2, n)) * size
-    r = rng.uniform(0.1, 0.2, n) * size
-    mask = ((xx[None] + 0.5 - cx[:, None, None]) ** 2 + (yy[None] + 0.5 - cy[:, None, None]) ** 2
-            < r[:, None, None] ** 2).astype(np.float32)[..., None]
-    labels = {
-        "shape": rng.integers(0, 5, n).astype(np.int32),
-        "position": np.stack([cx, cy], 1).astype(np.float32) / size,
-        "mask": mask,
-        "size": ((r - 2.0) / 10.0).astype(np.float32)[:, None],
-        "angle": rng.uniform(0, 2 * np.pi, (n, 1)).astype(np.float32),
-    }
-    return images, labels
+    """The tests' disc batch (``tests/toys.py``): images and a label of every kind."""
+    images, labels = disc_batch(n, size, size, 3, seed)
+    return images, pick(labels, TASKS)
 
 
 def source(images, labels, batch_size):

@@ -225,21 +225,33 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
     img = np.clip(img + rng.normal(0, noise, img.shape), 0, 1).astype(np.float32)
     mask = (coverage >= 0.5).astype(np.float32)
 
-    area = mask.sum(axis=(1, 2))
-    centres = (np.arange(size) + 0.5) / size
-    safe = np.maximum(area, 1)
-    pos_x = (mask * centres[None, None, :]).sum(axis=(1, 2)) / safe
-    pos_y = (mask * centres[None, :, None]).sum(axis=(1, 2)) / safe
+    position, area = mask_centroids(mask[..., None])
     labels = {
         "shape": shape_id.astype(np.int32),
         "color": color_id.astype(np.int32),
-        "position": np.stack([pos_x, pos_y], axis=1).astype(np.float32),
+        "position": position.astype(np.float32),
         "radius_px": radius,
         "mask": mask[..., None],
         "angle": np.mod(theta, 2 * np.pi).astype(np.float32)[:, None],
         "area": area,
     }
     return img, labels
+
+
+def mask_centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids ``(N, 2)`` as ``(x, y)`` in ``[0, 1]`` (pixel centres at ``(i + 0.5) / W``)
+    and areas ``(N,)`` of masks ``(N, H, W, 1)``: the ``position`` label of a mask. An empty
+    mask's centroid is ``(0, 0)``.
+
+    Introduced in notebook 00.
+    """
+    m = np.asarray(masks, np.float64)[..., 0]
+    h, w = m.shape[1:]
+    area = m.sum(axis=(1, 2))
+    safe = np.maximum(area, 1)
+    cx = (m * ((np.arange(w) + 0.5) / w)).sum(axis=(1, 2)) / safe
+    cy = (m * ((np.arange(h) + 0.5) / h)[:, None]).sum(axis=(1, 2)) / safe
+    return np.stack([cx, cy], axis=1), area
 
 
 def object_color(images: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -1,14 +1,15 @@
-"""Seeded experiment runs, a resumable results store, and Delta_m.
+"""Seeded experiment runs: configurations, training over seeds, grids.
 
 * :class:`Config` describes one training configuration (tasks, model, budget,
   augmentation, loss weighting).
 * :func:`run_config` trains it once per seed and returns tidy rows
   ``(experiment, config, seed, task, metric, value, split, epochs, seconds, ...)``;
-  ``seconds`` is the run's training wall time and ``epoch_seconds`` its steady-state time
-  per epoch (:func:`steady_epoch_seconds`), the one to compare costs with.
-  With a :class:`ResultsStore`, finished ``(config, seed)`` pairs are read back instead of
-  re-trained, so a grid that crashed resumes where it stopped.
-* :func:`delta_m` is the multi-task score against single-task baselines.
+  ``seconds`` is the run's training wall time and ``step_ms`` its steady-state time per
+  optimizer step, the one to compare costs with. With a :class:`~mtl_utils.store.
+  ResultsStore`, finished ``(config, seed)`` pairs are read back instead of re-trained, so
+  a grid that crashed resumes where it stopped.
+* The statistics of the rows (:mod:`mtl_utils.stats`: summaries, Delta_m, paired
+  verdicts) are re-exported here, so notebooks reach everything as ``ex.*``.
 
 Introduced in notebook 01.
 """
@@ -17,18 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
+from .augment import PerTaskPolicy
 from .data import MultiTaskData, to_dataset
+from .models import (
+    SCHEDULES,
+    build_shared_model,
+    compile_model,
+    count_params,
+    learning_rate_schedule,
+)
 from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks as ex.*
     CHANCE,
     chance_levels,
@@ -36,6 +44,7 @@ from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks a
     concat_configs,
     delta_m,
     delta_m_by_seed,
+    describe_gains,
     format_difference,
     format_summary,
     gains,
@@ -46,12 +55,8 @@ from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks a
     summarize,
     verdict,
 )
+from .store import HISTORY_COLUMNS, ROW_COLUMNS, ResultsStore  # noqa: F401 - re-exported
 from .tasks import Task, select_tasks
-
-ROW_COLUMNS: tuple[str, ...] = (
-    "experiment", "config", "seed", "task", "metric", "value", "split", "epochs",
-    "seconds", "epoch_seconds", "step_ms", "n_train", "params", "fingerprint")
-HISTORY_COLUMNS: tuple[str, ...] = ("experiment", "config", "seed", "epoch", "key", "value")
 
 
 # --------------------------------------------------------------------------- seeding
@@ -64,9 +69,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
     Introduced in notebook 01.
     """
-    import keras
-    import tensorflow as tf
-
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -129,8 +131,6 @@ class Config:
         if int(self.epochs) < 1 or int(self.batch_size) < 1:
             raise ValueError(f"Config {self.name!r}: epochs and batch_size must be >= 1, got "
                              f"{self.epochs} and {self.batch_size}.")
-        from .models import SCHEDULES
-
         if self.schedule not in SCHEDULES or not 0.0 <= float(self.warmup) < 1.0:
             raise ValueError(f"Config {self.name!r}: schedule must be one of {SCHEDULES} and "
                              f"warmup in [0, 1); got {self.schedule!r}, {self.warmup!r}.")
@@ -202,77 +202,6 @@ def experiment_name(prefix: str, data: MultiTaskData, **settings) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "", "_".join(parts))
 
 
-# ----------------------------------------------------------------------- results store
-def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            df.to_csv(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class ResultsStore:
-    """Append-only CSV tables under a folder, written atomically, read back to resume.
-
-    Each experiment has ``<folder>/<experiment>.csv`` (result rows) and
-    ``<folder>/<experiment>_history.csv`` (per-epoch training logs). Every append rewrites
-    the file through a temporary file and an atomic rename, so a crash leaves either the
-    old file or the new one, never half a file; rows of one ``(config, seed)`` are written
-    together.
-
-    Introduced in notebook 01; resuming a grid in notebook 06.
-    """
-
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-
-    def _path(self, experiment: str, kind: str = "") -> Path:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", experiment):
-            raise ValueError(f"experiment name {experiment!r} must use letters, digits, "
-                             "'_', '-' or '.' (it names a file).")
-        return self.folder / f"{experiment}{kind}.csv"
-
-    def load(self, experiment: str) -> pd.DataFrame:
-        """All result rows of an experiment (an empty frame if none)."""
-        path = self._path(experiment)
-        if not path.exists():
-            return pd.DataFrame(columns=list(ROW_COLUMNS))
-        return pd.read_csv(path, dtype={"config": str, "task": str, "metric": str})
-
-    def load_history(self, experiment: str) -> pd.DataFrame:
-        """All per-epoch history rows of an experiment (an empty frame if none)."""
-        path = self._path(experiment, "_history")
-        if not path.exists():
-            return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-        return pd.read_csv(path)
-
-    def done(self, experiment: str, config: str, seed: int) -> pd.DataFrame:
-        """The stored rows of one ``(config, seed)`` (empty if it has not run)."""
-        df = self.load(experiment)
-        return df[(df["config"] == config) & (df["seed"] == seed)]
-
-    def append(self, rows: pd.DataFrame, history: pd.DataFrame | None = None) -> None:
-        """Add rows (and history rows) atomically; rows must name one experiment."""
-        experiments = set(rows["experiment"])
-        if len(experiments) != 1:
-            raise ValueError(f"append takes rows of one experiment, got {sorted(experiments)}.")
-        exp = experiments.pop()
-        if history is not None and len(history):
-            old = self.load_history(exp)
-            _atomic_write_csv(pd.concat([old, history], ignore_index=True)
-                              if len(old) else history, self._path(exp, "_history"))
-        old = self.load(exp)
-        _atomic_write_csv(pd.concat([old, rows], ignore_index=True) if len(old) else rows,
-                          self._path(exp))
-
-
 # ------------------------------------------------------------------------- training
 def _history_rows(experiment: str, config: str, seed: int, history: Mapping[str, list]
                   ) -> pd.DataFrame:
@@ -297,9 +226,6 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
 
     Introduced in notebook 01.
     """
-    from .augment import PerTaskPolicy
-    from .models import count_params
-
     seed_everything(seed)
     policy = config.augment(tasks) if config.augment is not None else None
     per_task = isinstance(policy, PerTaskPolicy)  # one view per task: one input per task
@@ -308,7 +234,7 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     # iterator per epoch, without restarting the pipeline every epoch.
     train = to_dataset(data.train, tasks, config.batch_size, shuffle=True, seed=seed,
                        augment=policy, per_task_inputs=per_task, repeat=True)
-    timer = _epoch_timer()
+    timer = _EpochTimer()
     start = time.perf_counter()
     hist = model.fit(train, epochs=int(config.epochs), verbose=verbose, shuffle=False,
                      steps_per_epoch=-(-len(data.train) // int(config.batch_size)),
@@ -329,23 +255,19 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     return metrics, hist.history, seconds, params
 
 
-def _epoch_timer():
+class _EpochTimer(keras.callbacks.Callback):
     """A Keras callback recording each epoch's wall time in its ``seconds`` list."""
-    import keras
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self._start = 0.0
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
 
-        def on_epoch_begin(self, epoch, logs=None) -> None:
-            self._start = time.perf_counter()
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._start = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None) -> None:
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 def steady_epoch_seconds(epoch_seconds: Sequence[float]) -> float:
@@ -375,8 +297,6 @@ def _model_for(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
     weights and has its optimizer state reset, and is used instead: the numbers are those
     of a fresh model, without tracing ``fit`` and ``evaluate`` again.
     """
-    from .models import build_shared_model, compile_model, learning_rate_schedule
-
     kwargs = dict(config.model_kwargs)
     steps = -(-len(data.train) // int(config.batch_size)) * int(config.epochs)
     learning_rate = learning_rate_schedule(config.learning_rate, steps, config.schedule,

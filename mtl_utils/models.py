@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import keras
 from keras import layers
 
-from .tasks import HEAD_POOLS, Task, task_dict
+from .tasks import Task, task_dict
 
 ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50")
 BN_MOMENTUM = 0.9  # Keras' default 0.99 leaves moving statistics stale in short runs.
@@ -161,38 +161,18 @@ def build_head(task: Task, features, image_shape: Sequence[int], pool: str | Non
                hidden: int = 64, dropout: float = 0.0):
     """Attach ``head_t`` for one task to a 4-D feature tensor; returns the output tensor.
 
-    Class, position, scalar and angle heads pool the feature map (``pool``; default
-    ``task.pool``), then a hidden dense layer and an output layer sized and activated by
-    the task. A mask head is a
-    1x1 convolution upsampled (bilinearly) to the image size. The output layer is named
-    after the task.
+    The task's label kind builds it (:meth:`mtl_utils.kinds.LabelKind.head`): dense kinds
+    pool the feature map (``pool``; default ``task.pool``), then a hidden dense layer and
+    an output layer sized and activated by the task; a mask head is a convolution
+    upsampled to the image size. The output layer is named after the task.
 
     Raises:
         ValueError: unknown ``pool``.
 
     Introduced in notebook 01.
     """
-    pool = pool or task.pool
-    if task.kind != "mask" and pool not in HEAD_POOLS:
-        raise ValueError(f"unknown head pool {pool!r}; choose one of {', '.join(HEAD_POOLS)}.")
-    n = task.name
-    if task.kind == "mask":
-        h, w = int(image_shape[0]), int(image_shape[1])
-        x = layers.Conv2D(hidden // 2, 3, padding="same", activation="relu",
-                          name=f"{n}_head_conv")(features)
-        x = layers.Conv2D(1, 1, name=f"{n}_head_logits")(x)
-        x = layers.Resizing(h, w, interpolation="bilinear", name=f"{n}_head_up")(x)
-        return layers.Activation("sigmoid", name=n)(x)
-    if pool == "flatten":
-        x = layers.Flatten(name=f"{n}_head_flat")(features)
-    elif pool == "max":
-        x = layers.GlobalMaxPooling2D(name=f"{n}_head_pool")(features)
-    else:
-        x = layers.GlobalAveragePooling2D(name=f"{n}_head_pool")(features)
-    x = layers.Dense(hidden, activation="relu", name=f"{n}_head_dense")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name=f"{n}_head_dropout")(x)
-    return layers.Dense(task.output_units, activation=task.output_activation, name=n)(x)
+    return task.label_kind.head(task, features, image_shape, pool or task.pool, hidden,
+                                dropout)
 
 
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -253,11 +233,10 @@ def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
             raise ValueError(f"loss_weights name unknown task(s) {unknown}; tasks: {list(tasks)}.")
     kwargs = {}
     if weighting is not None:
-        from .weighting import MultiTaskModel
-
-        if not isinstance(model, MultiTaskModel):
+        # A strategy knows the model class whose train_step runs it (weighting.MultiTaskModel).
+        if not isinstance(model, weighting.model_class):
             raise ValueError(
-                f"weighting={weighting!r} needs a weighting.MultiTaskModel, but model "
+                f"weighting={weighting!r} needs a {weighting.model_class.__name__}, but model "
                 f"{model.name!r} is a {type(model).__name__}; build it with "
                 "build_shared_model(..., weighting=...) (compile=False to compile later)."
             )
@@ -380,9 +359,7 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         if weighting is None:
             model = keras.Model(inputs, outputs, name=name)
         else:
-            from .weighting import MultiTaskModel
-
-            model = MultiTaskModel(inputs, outputs, tasks=tasks, name=name)
+            model = weighting.model_class(inputs, outputs, tasks=tasks, name=name)
     if compile:
         compile_model(model, tasks, learning_rate, loss_weights, weighting)
     return model

@@ -7,7 +7,8 @@ Introduced in notebook 00.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +16,17 @@ import pandas as pd
 
 from .tasks import Task, task_dict
 
-plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9})
+#: The style of the course's figures (small, modest dpi), applied inside each function
+#: only: importing this module changes no global matplotlib setting.
+STYLE: dict[str, float] = {"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9}
+
+
+def _styled(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _as_numpy(x):
@@ -24,8 +35,8 @@ def _as_numpy(x):
 
 def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
                 tasks: Mapping[str, Task], color: str = "white") -> None:
-    """Draw one image with every label on it: class names as text, positions as a cross,
-    mask outlines, sizes as a circle, angles as an arrow.
+    """Draw one image with every label on it, each by its task's kind: class names as text,
+    positions as a cross, mask outlines, sizes as a circle, angles as an arrow.
 
     ``labels`` holds this image's label per task (soft class labels show their argmax).
 
@@ -35,32 +46,13 @@ def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
     h, w = image.shape[:2]
     ax.imshow(image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1),
               cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=1)
+    frame = {"height": h, "width": w}
+    drawn = [t for t in task_dict(tasks).values() if t.name in labels]
     text = []
-    center = None
-    for name, task in task_dict(tasks).items():
-        if name not in labels:
-            continue
-        y = _as_numpy(labels[name])
-        if task.kind == "class":
-            k = int(np.argmax(y)) if y.ndim >= 1 and y.size > 1 else int(y)
-            text.append(task.class_names[k] if task.class_names else str(k))
-        elif task.kind == "position":
-            center = (y[0] * w - 0.5, y[1] * h - 0.5)
-            ax.plot(*center, marker="+", color=color, markersize=9, mew=2)
-        elif task.kind == "mask":
-            ax.contour(y[..., 0], levels=[0.5], colors=[color], linewidths=1)
-    for name, task in task_dict(tasks).items():
-        if name not in labels or center is None:
-            continue
-        y = _as_numpy(labels[name]).ravel()
-        if task.kind == "scalar" and task.scale_equivariant:
-            lo, hi = task.value_range
-            ax.add_patch(plt.Circle(center, lo + y[0] * (hi - lo), fill=False, color=color,
-                                    ls="--", lw=0.8))
-        elif task.kind == "angle":
-            r = 0.25 * w
-            ax.arrow(center[0], center[1], r * np.cos(y[0]), r * np.sin(y[0]), color=color,
-                     width=0.3, head_width=1.5, length_includes_head=True)
+    for task in sorted(drawn, key=lambda t: not t.label_kind.draw_first):
+        words = task.label_kind.draw(ax, task, _as_numpy(labels[task.name]), frame, color)
+        if words:
+            text.append(words)
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_title(" / ".join(text), fontsize=7)
@@ -68,6 +60,7 @@ def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
     ax.set_yticks([])
 
 
+@_styled
 def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Task],
                n: int = 8, ncols: int = 8, title: str | None = None, size: float = 1.3):
     """A grid of the first ``n`` images with every task's label drawn on.
@@ -114,6 +107,7 @@ def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Tas
     return fig
 
 
+@_styled
 def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
                  tasks: Mapping[str, Task], what: str = "loss", title: str | None = None):
     """Per-task training curves (one panel per task) from a Keras history dict or the
@@ -164,6 +158,7 @@ def _metric_label(t: Task) -> str:
         "↑" if t.higher_is_better else "↓")
 
 
+@_styled
 def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | None = None,
                  chance: Mapping[str, float] | None = None):
     """Bar chart of each task's primary metric per config, with ±1 std error bars.
@@ -213,6 +208,7 @@ def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.nda
     return np.array(sorted(keep, key=lambda i: points[i][0]), dtype=int)
 
 
+@_styled
 def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | None = None,
                 chance: Mapping[str, float] | None = None):
     """Two tasks' metrics per config (``summary`` from :func:`mtl_utils.stats.summarize`),
@@ -248,6 +244,7 @@ def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | 
     return fig
 
 
+@_styled
 def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.1f}",
                  annotations: pd.DataFrame | None = None, cmap: str = "RdBu"):
     """A heatmap centred at zero (gains positive, blue), each cell annotated.

@@ -191,16 +191,6 @@ def format_summary(summary: pd.DataFrame, tasks: Mapping[str, Task], digits: int
 
 
 # ---------------------------------------------------------------------------- Delta_m
-def _direction(task: Task, metric: str) -> bool:
-    if metric == task.metric:
-        return task.higher_is_better
-    if metric in ("accuracy", "iou"):
-        return True
-    if metric in ("error", "loss", "mae", "mse"):
-        return False
-    raise ValueError(f"unknown direction for metric {metric!r} of task {task.name!r}.")
-
-
 def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
             baseline: Mapping[str, float | Mapping[str, float]],
             tasks: Iterable[Task] | Mapping[str, Task]) -> float:
@@ -236,7 +226,7 @@ def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
             if base == 0:
                 raise ValueError(f"delta_m: baseline {metric!r} of task {name!r} is 0; a "
                                  "relative change is undefined.")
-            sign = 1.0 if _direction(task, metric) else -1.0
+            sign = 1.0 if task.higher_is_better_for(metric) else -1.0
             changes.append(sign * (float(value) - base) / abs(base))
         per_task.append(float(np.mean(changes)))
     return 100.0 * float(np.mean(per_task))
@@ -392,3 +382,26 @@ def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
                             "seeds": f"{int(np.sum(d > 0))} of {len(d)}", "verdict": word,
                             "text": f"{mean:+.{digits}f} ± {half:.{digits}f}"})
     return pd.DataFrame(out)
+
+
+def describe_gains(table: pd.DataFrame, task: str, what: str = "gain") -> str:
+    """One sentence on a task's rows of :func:`gains`: the gains whose interval excludes
+    zero (helped or hurt, with where and by how much), or that none does.
+
+    Introduced in notebook 06.
+    """
+    g = table[table.task == task]
+    where = [c for c in g.columns if c not in ("config", "task", "unit", "gain", "low", "high",
+                                                "seeds", "verdict", "text")]
+
+    def at(r) -> str:
+        return "".join(f" at {c}={r[c]}" for c in where)
+
+    real = [f"{r.config} {'helped' if r.verdict == 'better' else 'hurt'}{at(r)} "
+            f"({r.text} {r.unit}, better in {r.seeds} seeds)"
+            for _, r in g.iterrows() if r.verdict != "within noise"]
+    if not real:
+        best = g.loc[g.gain.idxmax()]
+        return (f"every 95% interval includes zero: no {what} is distinguishable from seed "
+                f"noise (largest mean: {best.config}{at(best)}, {best.text} {best.unit})")
+    return "; ".join(real) + ("; the rest is within seed noise" if len(real) < len(g) else "")

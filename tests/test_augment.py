@@ -13,51 +13,18 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras.src.legacy.preprocessing.image import ImageDataGenerator  # noqa: E402
-from scipy.ndimage import gaussian_filter  # noqa: E402
 
 from mtl_utils import augment as A  # noqa: E402
 from mtl_utils.tasks import Task  # noqa: E402
+from toys import ANGLE, COLOR, COUNT, MASK, POSITION, SHAPE, SIDE, pick  # noqa: E402
+from toys import disc_batch as batch  # noqa: E402
+from toys import SIZE_TASK as SIZE  # noqa: E402
 
 # The legacy generator calls a deprecated SciPy namespace; that is not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Please import `affine_transform`:DeprecationWarning")
 
-SHAPE = Task("shape", "class", num_classes=4)
-COLOR = Task("color", "class", num_classes=3,
-             not_invariant_to=frozenset({"hue", "saturation", "grayscale"}))
-SIDE = Task("side", "class", num_classes=2, flip_class_map=(1, 0))
-POSITION = Task("position", "position")
-MASK = Task("mask", "mask")
-SIZE = Task("size", "scalar", scale_equivariant=True, value_range=(2.0, 12.0))
-COUNT = Task("count", "scalar")
-ANGLE = Task("angle", "angle")
-ALL = (SHAPE, COLOR, SIDE, POSITION, MASK, SIZE, COUNT, ANGLE)
 SEED = tf.constant([3, 4], tf.int64)
-
-
-def batch(n: int = 8, h: int = 32, w: int = 32, c: int = 3, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    images = gaussian_filter(rng.random((n, h, w, c)), (0, 1.5, 1.5, 0)).astype(np.float32)
-    yy, xx = np.mgrid[:h, :w] + 0.5
-    cx, cy = rng.uniform(0.35, 0.65, (2, n))
-    r = rng.uniform(3, 6, n)
-    masks = ((xx - cx[:, None, None] * w) ** 2 + (yy - cy[:, None, None] * h) ** 2
-             <= r[:, None, None] ** 2)[..., None].astype(np.float32)
-    labels = {
-        "shape": (np.arange(n) % 4).astype(np.int32),
-        "color": (np.arange(n) % 3).astype(np.int32),
-        "side": (np.arange(n) % 2).astype(np.int32),
-        "position": np.stack([cx, cy], 1).astype(np.float32),
-        "mask": masks,
-        "size": ((r - 2) / 10).astype(np.float32)[:, None],
-        "count": rng.random((n, 1)).astype(np.float32),
-        "angle": rng.uniform(0, 2 * math.pi, (n, 1)).astype(np.float32),
-    }
-    return images, labels
-
-
-def pick(labels, tasks):
-    return {t.name: labels[t.name] for t in tasks}
 
 
 # ------------------------------------------------------------------- vocabulary, errors

@@ -19,52 +19,14 @@ from hypothesis import strategies as st  # noqa: E402
 
 from mtl_utils import augment as A  # noqa: E402
 from mtl_utils.tasks import Task  # noqa: E402
+from toys import ANGLE, MASK, POSITION, centroids, object_batch  # noqa: E402
+from toys import SIZE_TASK as SIZE  # noqa: E402
 
 PROPS = settings(max_examples=40, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow])
 
-POSITION = Task("position", "position")
-MASK = Task("mask", "mask")
-SIZE = Task("size", "scalar", scale_equivariant=True, value_range=(2.0, 12.0))
-ANGLE = Task("angle", "angle")
 SHAPE = Task("shape", "class", num_classes=3, flip_class_map=(0, 2, 1))
 TASKS = (SHAPE, POSITION, MASK, SIZE, ANGLE)
-
-
-# ------------------------------------------------------------------------ test objects
-def draw_objects(seed: int, n: int, h: int, w: int):
-    """Discs and squares fully inside the frame: images, labels and radii."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w] + 0.5
-    masks = np.zeros((n, h, w, 1), np.float32)
-    r = rng.uniform(3.0, min(h, w) * 0.16, n)
-    cx = rng.uniform(0.38, 0.62, n) * w
-    cy = rng.uniform(0.38, 0.62, n) * h
-    for i in range(n):
-        if i % 2:
-            m = (np.abs(xx - cx[i]) <= r[i]) & (np.abs(yy - cy[i]) <= r[i])
-        else:
-            m = (xx - cx[i]) ** 2 + (yy - cy[i]) ** 2 <= r[i] ** 2
-        masks[i, ..., 0] = m
-    images = np.repeat(masks, 3, axis=-1)
-    labels = {
-        "shape": (np.arange(n) % 3).astype(np.int32),
-        "position": centroids(masks),
-        "mask": masks,
-        "size": ((r - 2.0) / 10.0).astype(np.float32)[:, None],
-        "angle": rng.uniform(0, 2 * math.pi, (n, 1)).astype(np.float32),
-    }
-    return images, labels
-
-
-def centroids(masks: np.ndarray) -> np.ndarray:
-    """Mask centroids as (x, y) in [0, 1], pixel-centre convention."""
-    n, h, w, _ = masks.shape
-    yy, xx = np.mgrid[:h, :w] + 0.5
-    area = masks[..., 0].sum(axis=(1, 2))
-    cx = (masks[..., 0] * xx).sum(axis=(1, 2)) / np.maximum(area, 1) / w
-    cy = (masks[..., 0] * yy).sum(axis=(1, 2)) / np.maximum(area, 1) / h
-    return np.stack([cx, cy], 1).astype(np.float32)
 
 
 def inside(masks: np.ndarray) -> np.ndarray:
@@ -111,7 +73,7 @@ seeds = st.integers(0, 2**31 - 1)
 @PROPS
 @given(h=sizes, w=sizes, params=affine_params, seed=seeds)
 def test_position_follows_mask_centroid_under_any_affine(h, w, params, seed):
-    images, labels = draw_objects(seed, 6, h, w)
+    images, labels = object_batch(seed, 6, h, w)
     p = dict(params, tx=params["tx"] * w, ty=params["ty"] * h)
     m = A.affine_matrix(h, w, **p)
     _, out, weights = A.apply_affine(images, labels, m, TASKS, fill_mode="constant",
@@ -124,7 +86,7 @@ def test_position_follows_mask_centroid_under_any_affine(h, w, params, seed):
 @given(h=sizes, w=sizes, ops=geometric_ops, seed=seeds,
        fill=st.sampled_from(["reflect", "nearest", "constant", "wrap"]))
 def test_position_follows_mask_centroid_for_any_random_geometric_policy(h, w, ops, seed, fill):
-    images, labels = draw_objects(seed, 8, h, w)
+    images, labels = object_batch(seed, 8, h, w)
     policy = A.shared(ops, TASKS, fill_mode=fill, with_visibility=True)
     _, out, weights = policy(images, labels, tf.constant([seed, 7], tf.int64))
     check_position_follows_mask(out["position"].numpy(), out["mask"].numpy(),
@@ -136,7 +98,7 @@ def test_position_follows_mask_centroid_for_any_random_geometric_policy(h, w, op
 def test_augmented_mask_covers_the_objects_pixels_in_the_augmented_image(h, w, ops, seed):
     # The image is the object's indicator; bilinear >= 0.76 means the nearest input pixel is
     # the object, and a mask pixel means the nearest input pixel (weight >= 1/4) is.
-    images, labels = draw_objects(seed, 8, h, w)
+    images, labels = object_batch(seed, 8, h, w)
     policy = A.shared(ops, TASKS, fill_mode="constant")
     x, out = policy(images, labels, tf.constant([seed, 3]))
     img, mask = x.numpy()[..., 0], out["mask"].numpy()[..., 0]
@@ -148,7 +110,7 @@ def test_augmented_mask_covers_the_objects_pixels_in_the_augmented_image(h, w, o
 @PROPS
 @given(h=sizes, w=sizes, params=affine_params, seed=seeds)
 def test_flip_applied_twice_is_the_identity(h, w, params, seed):
-    images, labels = draw_objects(seed, 4, h, w)
+    images, labels = object_batch(seed, 4, h, w)
     images = images * np.random.default_rng(seed).random(images.shape, dtype=np.float32)
     m = A.affine_matrix(h, w, hflip=params["hflip"], vflip=params["vflip"])
     hf = tf.constant([params["hflip"]] * 4)
@@ -233,7 +195,7 @@ def test_angle_and_size_follow_rotation_and_zoom(theta, zoom, hflip, vflip, seed
 @PROPS
 @given(h=sizes, w=sizes, ops=geometric_ops, seed=seeds)
 def test_per_task_labels_follow_their_own_view(h, w, ops, seed):
-    images, labels = draw_objects(seed, 6, h, w)
+    images, labels = object_batch(seed, 6, h, w)
     tasks = (POSITION, MASK)
     labels = {k: labels[k] for k in ("position", "mask")}
     policy = A.per_task({"position": ops, "mask": ops}, tasks, fill_mode="constant")
@@ -249,7 +211,7 @@ def test_per_task_labels_follow_their_own_view(h, w, ops, seed):
 @given(seed=seeds, magnitude=st.floats(0, 10), per_task=st.booleans(), trivial=st.booleans())
 def test_random_policies_keep_every_label_consistent(seed, magnitude, per_task, trivial):
     h = w = 32
-    images, labels = draw_objects(seed, 8, h, w)
+    images, labels = object_batch(seed, 8, h, w)
     tasks = (POSITION, MASK)
     labels = {k: labels[k] for k in ("position", "mask")}
     if trivial:
@@ -270,7 +232,7 @@ def test_identity_policy_returns_inputs_unchanged_bit_for_bit(shape):
     n, h, w, c = shape
     rng = np.random.default_rng(0)
     images = rng.random(shape, dtype=np.float32)
-    labels = draw_objects(1, n, h, w)[1]
+    labels = object_batch(1, n, h, w)[1]
     for policy in (A.shared([], TASKS), A.per_task({}, TASKS)):
         x, y = policy(images, labels, tf.constant([1, 2]))
         for xi in (x.values() if isinstance(x, dict) else [x]):

@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     from mtl_utils.models import build_shared_model
     from mtl_utils.tasks import Task
 
-    from _blobs import SIZE, make_dataset
+    from toys import SIZE, make_dataset
 
     TASKS = [Task("shape", "class", num_classes=3), Task("position", "position")]
     train = make_dataset(sample_weight=True)
@@ -112,7 +112,7 @@ def mirrored_results(tmp_path_factory) -> dict:
     script = tmp_path_factory.mktemp("dist") / "mirrored.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="",
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))  # + _blobs
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))  # + toys
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

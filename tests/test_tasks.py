@@ -3,22 +3,19 @@
 import numpy as np
 import pytest
 
-from mtl_utils.tasks import (
-    KINDS,
-    Task,
+from mtl_utils.kinds import (
+    LABEL_KINDS,
     angle_error_deg,
     class_accuracy,
     class_crossentropy,
     mask_iou,
     position_distance,
-    select_tasks,
-    task_dict,
-    validate_labels,
 )
+from mtl_utils.tasks import Task, select_tasks, task_dict, validate_labels
 
 
 def test_every_kind_has_shape_direction_and_metric():
-    for kind in KINDS:
+    for kind in LABEL_KINDS:
         t = Task("t", kind, num_classes=3 if kind == "class" else None)
         assert isinstance(t.label_shape((8, 8, 3)), tuple)
         assert isinstance(t.higher_is_better, bool)
@@ -105,3 +102,15 @@ def test_validate_labels_names_the_problem():
         validate_labels(tasks, images, {**good, "m": np.zeros((3, 8, 8))})
     with pytest.raises(ValueError, match="4-D batch"):
         validate_labels(tasks, images[0], good)
+
+
+def test_a_task_serialises_every_field():
+    import json
+
+    task = Task("side", "class", num_classes=2, class_names=("l", "r"), flip_class_map=(1, 0),
+                not_invariant_to=frozenset({"vflip", "hue"}), metric_scale=2.0, unit="u",
+                head_pool="avg")
+    again = Task.from_config(json.loads(json.dumps(task.get_config())))
+    assert again == task and again.head_pool == "avg"
+    size = Task("size", "scalar", scale_equivariant=True, value_range=(2.0, 12.0))
+    assert Task.from_config(size.get_config()) == size

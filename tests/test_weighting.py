@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from _blobs import SIZE, make_data, make_dataset
+from toys import SIZE, make_data, make_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -400,3 +400,11 @@ def test_gradient_strategies_compile_with_xla(name):
     hist = model.fit(make_dataset(sample_weight=True), epochs=2, verbose=0).history
     assert np.all(np.isfinite(hist["loss"]))
     assert sum(model.task_weights().values()) == pytest.approx(2.0, rel=1e-5)
+
+
+def test_a_reloaded_model_keeps_every_task_field():
+    tasks = [Task("shape", "class", num_classes=3, head_pool="avg"),
+             Task("position", "position", metric_scale=12, unit="px")]
+    model = build_shared_model(tasks, (SIZE, SIZE, 3), filters=(4,), weighting=W.Static())
+    again = W.MultiTaskModel.from_config(model.get_config())
+    assert again.tasks == model.tasks and again.tasks["shape"].head_pool == "avg"

@@ -1,34 +1,105 @@
-"""Shared plumbing of :mod:`mtl_utils.augment`: op vocabulary, input checks, seeds.
+"""The op interface, its vocabulary, input checks, seeds, and the one function that runs ops.
 
-Everything here works on whole batches inside a traced ``tf.data`` map function: checks
-read static shapes only, random draws are stateless and keyed by a shape-``[2]`` seed.
+Every op draws its random parameters **once** per batch (:meth:`Op.draw`) and exposes an
+image hook (:meth:`Op.images`) and a label hook (:meth:`Op.labels`). The three families
+differ only in those hooks: a :class:`GeometricOp` draws a matrix per example and inherits
+the warp and the label moves; a :class:`PhotometricOp` inherits a label hook that keeps
+every label; a :class:`MixingOp` overrides the label hook with each kind's mixing rule.
+:func:`run_ops` is the only place that knows the order (geometric, composed into one matrix
+and warped once; photometric; mixing), so every policy runs its ops through it.
+
+Defining an op class with a ``name`` registers it: :data:`OP_CLASSES` and every list derived
+from it (names, stages, magnitude fields, RGB-only ops, the RandAugment pool) learn it from
+the class. A new op is one class (and one export).
+
+Introduced in notebook 04.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import tensorflow as tf
 
+from mtl_utils import geometry
 from mtl_utils.tasks import Task, task_dict
 
-GEOMETRIC_OPS: tuple[str, ...] = ("hflip", "vflip", "rotate", "translate", "zoom", "shear")
-PHOTOMETRIC_OPS: tuple[str, ...] = (
-    "brightness", "contrast", "hue", "saturation", "grayscale", "noise", "blur", "cutout",
-)
-MIXING_OPS: tuple[str, ...] = ("mixup", "cutmix")
-OP_NAMES: tuple[str, ...] = ("identity", *GEOMETRIC_OPS, *PHOTOMETRIC_OPS, *MIXING_OPS)
-COLOR_OPS: frozenset[str] = frozenset({"hue", "saturation"})  # need RGB (C=3)
-FILL_MODES: tuple[str, ...] = ("reflect", "wrap", "constant", "nearest")
-MIXABLE_KINDS: frozenset[str] = frozenset({"class", "mask"})
+#: Every op class by name, filled in as :class:`Op` subclasses with a ``name`` are defined.
+OP_CLASSES: dict[str, type[Op]] = {}
+STAGES: tuple[str, ...] = ("identity", "geometric", "photometric", "mixing")
 
 
 class Op:
-    """Base class of augmentation ops; subclasses set ``name`` and ``stage``."""
+    """Base class of augmentation ops.
+
+    Class attributes describe the op to the rest of the package: ``name`` (registers the
+    class), ``stage``, ``magnitude_fields`` (fields a RandAugment magnitude scales),
+    ``needs_rgb``, ``pool`` (the op's parameters at full strength, magnitude 10, in the
+    RandAugment/TrivialAugment pool; ``None`` keeps it out of the pool) and ``limits``
+    (``{field: (low, high)}``, inclusive; ``high`` may be ``None``; a third element ``")"``
+    makes ``high`` exclusive). Dataclass ops get their fields checked against ``limits``
+    (and ``p`` against ``[0, 1]``) when they are built.
+
+    Introduced in notebook 04.
+    """
 
     name: ClassVar[str] = ""
-    stage: ClassVar[str] = ""  # "identity", "geometric", "photometric" or "mixing"
+    stage: ClassVar[str] = ""
+    magnitude_fields: ClassVar[tuple[str, ...]] = ()
+    needs_rgb: ClassVar[bool] = False
+    pool: ClassVar[Mapping[str, Any] | None] = None
+    limits: ClassVar[Mapping[str, tuple]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            OP_CLASSES[cls.name] = cls
+
+    def __post_init__(self) -> None:
+        limits = dict(self.limits)
+        if hasattr(self, "p"):
+            limits.setdefault("p", (0.0, 1.0))
+        for field, (lo, hi, *kind) in limits.items():
+            v = getattr(self, field)
+            above = hi is not None and (v >= hi if kind == [")"] else v > hi)
+            if v < lo or above:
+                top = "inf)" if hi is None else f"{hi}{')' if kind == [')'] else ']'}"
+                raise ValueError(f"{self.name}: {field} must be in [{lo}, {top}; got {v}.")
+
+    # ------------------------------------------------------------------- hooks
+    def draw(self, seed: tf.Tensor, shape: Sequence[Any], strength: tf.Tensor | None = None
+             ) -> dict[str, Any]:
+        """Draw this op's parameters for a batch of ``shape = (B, H, W, C)``, once.
+
+        ``strength`` (``(B,)`` in ``[0, 1]``, random policies) replaces the draw within the
+        op's range by that fraction of it, and the op is then always applied.
+        """
+        return {}
+
+    def images(self, images: tf.Tensor, params: Mapping[str, Any]) -> tf.Tensor:
+        """The image hook: the batch transformed with the drawn ``params``."""
+        return images
+
+    def labels(self, labels: Mapping[str, tf.Tensor], params: Mapping[str, Any],
+               tasks: Mapping[str, Task]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        """The label hook: ``(labels, visibility weights)`` after the op (default: kept)."""
+        return dict(labels), {}
+
+    def check_tasks(self, tasks: Mapping[str, Task]) -> None:
+        """Raise ``ValueError`` if the op cannot keep some task's label valid (beyond the
+        tasks' own ``not_invariant_to``); mixing ops check that every kind can mix."""
+
+    def at_strength(self, fraction: float) -> Op:
+        """This op with its :attr:`magnitude_fields` times ``fraction``."""
+        return dataclasses.replace(self, **{f: getattr(self, f) * fraction
+                                            for f in self.magnitude_fields})
+
+    # Traits a geometric op's label effects read (see mtl_utils.kinds): overridden there.
+    mirrors: ClassVar[bool] = False
+    changes_scale: ClassVar[bool] = False
+    changes_orientation: ClassVar[bool] = False
 
 
 class Identity(Op):
@@ -39,6 +110,7 @@ class Identity(Op):
 
     name: ClassVar[str] = "identity"
     stage: ClassVar[str] = "identity"
+    pool: ClassVar[Mapping[str, Any]] = {}
 
     def __repr__(self) -> str:
         return "Identity()"
@@ -50,14 +122,114 @@ class Identity(Op):
         return hash("identity")
 
 
+class GeometricOp(Op):
+    """Base of geometric ops: :meth:`matrices` draws one forward matrix per example (about
+    the image centre); the image hook warps with it and the label hook moves every label by
+    its kind. Policies compose the matrices of all their geometric ops and warp once.
+
+    Subclasses implement :meth:`matrices` (and set the traits ``mirrors``, ``changes_scale``,
+    ``changes_orientation`` that label kinds read).
+    """
+
+    stage: ClassVar[str] = "geometric"
+    changes_scale: ClassVar[bool] = False
+    changes_orientation: ClassVar[bool] = True
+    p: float = 1.0
+
+    def matrices(self, seed: tf.Tensor, n: Any, height: Any, width: Any,
+                 strength: tf.Tensor | None) -> tf.Tensor:
+        """``(n, 3, 3)`` forward matrices about the centre, drawn within the op's range."""
+        raise NotImplementedError
+
+    def draw(self, seed, shape, strength=None):
+        n, h, w = shape[0], shape[1], shape[2]
+        s_apply, s_par = split_seed(seed, 2)
+        m = self.matrices(s_par, n, h, w, strength)
+        if strength is None and self.p < 1.0:
+            m = tf.where(coin(s_apply, n, self.p)[:, None, None], m, geometry.eye(n))
+        return {"matrix": m, "hflip": tf.zeros([n], tf.bool), "height": h, "width": w}
+
+    def images(self, images, params):
+        h, w = params["height"], params["width"]
+        return geometry.warp_images(images, geometry.centered(params["matrix"], h, w))
+
+    def labels(self, labels, params, tasks):
+        h, w = params["height"], params["width"]
+        return move_labels(labels, tasks, geometry.centered(params["matrix"], h, w), h, w,
+                           params["hflip"])
+
+
+class PhotometricOp(Op):
+    """Base of photometric ops: they change pixel values only; the label hook keeps every
+    label. Subclasses draw their parameters in :meth:`draw_params` and transform the batch
+    in :meth:`transform`; each example is changed with probability ``p``."""
+
+    stage: ClassVar[str] = "photometric"
+    p: float = 1.0
+
+    def draw_params(self, seed: tf.Tensor, shape: Sequence[Any],
+                    strength: tf.Tensor | None) -> dict[str, Any]:
+        return {}
+
+    def transform(self, images: tf.Tensor, params: Mapping[str, Any]) -> tf.Tensor:
+        raise NotImplementedError
+
+    def draw(self, seed, shape, strength=None):
+        s_apply, s_par = split_seed(seed, 2)
+        params = self.draw_params(s_par, shape, strength)
+        if strength is None and self.p < 1.0:
+            params["on"] = coin(s_apply, shape[0], self.p)
+        return params
+
+    def images(self, images, params):
+        if self.needs_rgb and images.shape[-1] != 3:
+            raise ValueError(
+                f"op {self.name!r} needs RGB images (C=3); got C={images.shape[-1]}. Drop "
+                f"{self.name!r} from the policy for grayscale data (random policies skip it "
+                "automatically).")
+        out = self.transform(images, params)
+        return tf.where(expand(params["on"]), out, images) if "on" in params else out
+
+
+class MixingOp(Op):
+    """Base of mixing ops (run last in a view): each example is mixed with a partner from
+    the batch; the label hook mixes every label with its kind's rule (and refuses kinds that
+    cannot mix). Subclasses draw ``lam``, ``partner`` and optionally ``box`` and mix the
+    images in :meth:`images`."""
+
+    stage: ClassVar[str] = "mixing"
+
+    def check_tasks(self, tasks):
+        for t in tasks.values():
+            if not t.label_kind.mixable:
+                raise ValueError(
+                    f"{self.name} is not defined for task {t.name!r} (kind {t.kind!r}): a mix "
+                    f"of two {t.kind} labels is not the label of the mixed image. Drop "
+                    f"{self.name!r}, use per_task(...) to give {self.name!r} only to "
+                    "class/mask tasks, or build with naive=True to mix images and leave "
+                    "labels untouched.")
+
+    def labels(self, labels, params, tasks):
+        return {n: tasks[n].label_kind.mix(tasks[n], y, params["partner"], params["lam"],
+                                           params.get("box"))
+                for n, y in labels.items()}, {}
+
+
+# --------------------------------------------------------------------- vocabulary
+def op_names(stage: str | None = None) -> tuple[str, ...]:
+    """Names of the registered ops, optionally of one stage: by stage (identity, geometric,
+    photometric, mixing), then in the order the classes were defined."""
+    ordered = sorted(OP_CLASSES.items(), key=lambda kv: STAGES.index(kv[1].stage))
+    return tuple(n for n, c in ordered if stage is None or c.stage == stage)
+
+
 def check_op_names(names: Iterable[str], where: str) -> None:
     """Raise ``ValueError`` naming the unknown op and listing the known op names."""
     for n in names:
-        if n not in OP_NAMES:
+        if n not in OP_CLASSES:
             raise ValueError(
                 f"{where}: unknown augmentation op {n!r}. Known op names: "
-                f"{', '.join(OP_NAMES)}."
-            )
+                f"{', '.join(OP_CLASSES)}.")
 
 
 def as_tasks(tasks: Iterable[Task] | Mapping[str, Task] | Task) -> dict[str, Task]:
@@ -72,6 +244,7 @@ def as_tasks(tasks: Iterable[Task] | Mapping[str, Task] | Task) -> dict[str, Tas
     return out
 
 
+# ------------------------------------------------------------------------- checks
 def check_images(images: Any) -> tf.Tensor:
     """Images as a float32 ``(B, H, W, C)`` tensor with static rank and channels."""
     images = tf.convert_to_tensor(images)
@@ -79,68 +252,39 @@ def check_images(images: Any) -> tf.Tensor:
         raise ValueError(
             f"images must be a 4-D batch (B, H, W, C); got shape {images.shape}. Batch the "
             "dataset before augmenting (ds.batch(b).map(policy)), or add a channel axis "
-            "with images[..., None]."
-        )
+            "with images[..., None].")
     if images.dtype != tf.float32:
         raise TypeError(
             f"images must be float32 in [0, 1]; got dtype {images.dtype.name}. Convert with "
-            "tf.cast(images, tf.float32) / 255.0."
-        )
+            "tf.cast(images, tf.float32) / 255.0.")
     if images.shape[-1] is None:
         raise ValueError(
             f"images need a static channel count; got shape {images.shape}. Call "
-            "images.set_shape([None, H, W, C]) or batch a dataset with known shapes."
-        )
+            "images.set_shape([None, H, W, C]) or batch a dataset with known shapes.")
     return images
 
 
 def check_labels(labels: Any, tasks: Mapping[str, Task], images: tf.Tensor) -> dict:
-    """Labels as a dict holding exactly the policy's tasks, with per-kind static shapes."""
+    """Labels as a dict holding exactly the policy's tasks, each checked by its kind."""
     if not isinstance(labels, Mapping):
         raise TypeError(
             f"labels must be a dict {{task_name: tensor}}; got {type(labels).__name__}. "
-            "Map the dataset to (images, {task: label}) pairs first."
-        )
+            "Map the dataset to (images, {task: label}) pairs first.")
     missing = [n for n in tasks if n not in labels]
     if missing:
         raise ValueError(
             f"labels are missing task {missing[0]!r} of this policy (labels have "
             f"{sorted(labels)}, the policy has tasks {list(tasks)}). Pass a label for every "
-            "task, or build the policy with fewer tasks."
-        )
+            "task, or build the policy with fewer tasks.")
     extra = [n for n in labels if n not in tasks]
     if extra:
         raise ValueError(
             f"label {extra[0]!r} has no Task in this policy (policy tasks: {list(tasks)}), so "
             "the policy cannot know how to move it (Keras layers would pass it through "
-            "silently wrong). Add its Task to the policy's tasks."
-        )
-    out = {}
+            "silently wrong). Add its Task to the policy's tasks.")
     h, w = images.shape[1], images.shape[2]
-    for name, task in tasks.items():
-        y = tf.convert_to_tensor(labels[name])
-        shape = y.shape
-        if task.kind == "class":
-            ok = shape.rank == 1 or (
-                shape.rank == 2 and shape[-1] in (None, task.num_classes))
-            want = "(B,) class indices or (B, num_classes) soft labels"
-        elif task.kind == "mask":
-            ok = shape.rank == 4 and shape[-1] in (None, 1) and all(
-                a is None or b is None or a == b for a, b in zip(shape[1:3], (h, w)))
-            want = f"(B, {h}, {w}, 1)"
-        else:
-            n = 2 if task.kind == "position" else 1
-            ok = shape.rank == 2 and shape[-1] in (None, n)
-            want = f"(B, {n})"
-        if not ok:
-            raise ValueError(
-                f"label {name!r} ({task.kind}) has shape {shape}; expected {want} for images "
-                f"of shape {images.shape}."
-            )
-        if task.kind != "class" and not y.dtype.is_floating and task.kind != "mask":
-            y = tf.cast(y, tf.float32)
-        out[name] = y
-    return out
+    return {n: t.label_kind.check(t, tf.convert_to_tensor(labels[n]), h, w)
+            for n, t in tasks.items()}
 
 
 def check_seed(seed: Any) -> tf.Tensor:
@@ -153,13 +297,13 @@ def check_seed(seed: Any) -> tf.Tensor:
     if seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
         raise ValueError(
             f"seed must have shape [2] (a stateless seed); got shape {seed.shape}. Zip the "
-            "dataset with tf.data.Dataset.random(seed=...).batch(2)."
-        )
+            "dataset with tf.data.Dataset.random(seed=...).batch(2).")
     if seed.dtype not in (tf.int32, tf.int64):
         seed = tf.cast(seed, tf.int64)
     return seed
 
 
+# ---------------------------------------------------------------------- random draws
 def split_seed(seed: tf.Tensor, n: int) -> list[tf.Tensor]:
     """``n`` independent stateless seeds derived from ``seed``."""
     if n <= 0:
@@ -215,6 +359,76 @@ def expand(v: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, [-1, 1, 1, 1])
 
 
-def ones_weights(tasks: Mapping[str, Task], n: Any) -> dict[str, tf.Tensor]:
-    """Sample weights of 1 for every task."""
-    return {name: tf.ones([n], tf.float32) for name in tasks}
+# ------------------------------------------------------------------- running ops
+def move_labels(labels: Mapping[str, tf.Tensor], tasks: Mapping[str, Task],
+                matrices: tf.Tensor, height: Any, width: Any, hflip: tf.Tensor | None = None
+                ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """Move every label with forward ``matrices`` (pixel-index coordinates) by its kind.
+
+    Returns:
+        ``(labels, weights)``: moved labels, and ``{task: (B,) float32}`` visibility weights
+        (0 where a kind says the label left the frame, e.g. a position; 1 elsewhere).
+    """
+    out, weights = {}, {}
+    for name, y in labels.items():
+        task = tasks[name]
+        out[name], visible = task.label_kind.move(task, y, matrices, height, width, hflip)
+        weights[name] = (tf.ones_like(matrices[:, 0, 0]) if visible is None else visible)
+    return out, weights
+
+
+def warp_and_move(images: tf.Tensor, labels: Mapping[str, tf.Tensor],
+                  tasks: Mapping[str, Task], matrices: tf.Tensor, hflip: tf.Tensor | None,
+                  *, fill_mode: str = "reflect", naive: bool = False):
+    """Warp the images once with forward ``matrices`` and move every label with them
+    (``naive``: labels untouched). Returns ``(images, labels, weights)``."""
+    h, w = image_hw(images)
+    x = geometry.warp_images(images, matrices, fill_mode=fill_mode)
+    if naive:
+        return x, dict(labels), {}
+    labels, weights = move_labels(labels, tasks, matrices, h, w, hflip)
+    return x, labels, weights
+
+
+def run_ops(ops: Sequence[Op], seeds: Sequence[tf.Tensor], images: tf.Tensor,
+            labels: Mapping[str, tf.Tensor], tasks: Mapping[str, Task], *,
+            naive: bool = False, fill_mode: str = "reflect",
+            strength: tf.Tensor | None = None, active: tf.Tensor | None = None):
+    """Apply ``ops`` to one view of a batch, each with its own seed: the geometric ops'
+    matrices composed (in list order) and the image warped once with every label moved by
+    it, then the photometric ops, then the mixing ops. ``active`` (``(B, len(ops))``
+    booleans) applies op ``i`` only where ``active[:, i]`` (random policies).
+
+    Returns:
+        ``(images, labels, weights)`` with per-task visibility weights.
+    """
+    n = batch_size(images)
+    h, w = image_hw(images)
+    shape = (n, h, w, images.shape[-1])
+    weights = {name: tf.ones([n], tf.float32) for name in tasks}
+    draws = [op.draw(s, shape, strength) if isinstance(op, (GeometricOp, PhotometricOp))
+             else None for op, s in zip(ops, seeds)]
+    geo = [i for i, op in enumerate(ops) if isinstance(op, GeometricOp)]
+    x = images
+    if geo:
+        m, hflip = geometry.eye(n), tf.zeros([n], tf.bool)
+        for i in geo:
+            mi, fi = draws[i]["matrix"], draws[i]["hflip"]
+            if active is not None:
+                mi = tf.where(active[:, i][:, None, None], mi, geometry.eye(n))
+                fi = tf.logical_and(fi, active[:, i])
+            m, hflip = mi @ m, tf.math.logical_xor(hflip, fi)
+        x, labels, moved = warp_and_move(x, labels, tasks, geometry.centered(m, h, w), hflip,
+                                         fill_mode=fill_mode, naive=naive)
+        weights.update(moved)
+    for i, op in enumerate(ops):
+        if isinstance(op, PhotometricOp):
+            y = op.images(x, draws[i])
+            x = y if active is None else tf.where(expand(active[:, i]), y, x)
+    for op, s in zip(ops, seeds):
+        if isinstance(op, MixingOp):
+            params = op.draw(s, shape)
+            x = op.images(x, params)
+            if not naive:
+                labels, _ = op.labels(labels, params, tasks)
+    return x, dict(labels), weights

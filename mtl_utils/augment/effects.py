@@ -13,48 +13,36 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from mtl_utils.augment._core import GEOMETRIC_OPS, MIXING_OPS, OP_NAMES, PHOTOMETRIC_OPS
-from mtl_utils.augment.policies import op_at, shared
+from mtl_utils.augment._core import OP_CLASSES, GeometricOp, Op, check_op_names, op_names
+from mtl_utils.augment.policies import make_op, op_at, shared
 from mtl_utils.tasks import Task, task_dict
 
-# How a geometric op moves a label, by label kind (the affine matrix does the work).
-_GEOMETRIC = {
-    "class": "kept",
-    "position": "moved",
-    "mask": "warped",
-    "angle": "turned",
-}
 
-
-def label_effect(task: Task, op: str) -> str:
-    """What ``op`` does to ``task``'s label.
+def label_effect(task: Task, op: str | Op) -> str:
+    """What ``op`` (a name or an op object) does to ``task``'s label.
 
     Returns one of ``"kept"`` (still valid as it is), ``"moved"``/``"warped"``/``"turned"``/
     ``"scaled"``/``"remapped"`` (valid once transformed with the image, which
     :mod:`mtl_utils.augment` does), ``"mixed"`` (soft label), ``"breaks"`` (no transform of
     the label can fix it: the task declares it is not invariant to ``op``) or
-    ``"refused"`` (mixing is undefined for this kind).
+    ``"refused"`` (mixing is undefined for this kind). The task's label kind answers for
+    geometric ops, from the op's traits (mirrors, changes scale, changes orientation).
 
     Raises:
         ValueError: an unknown op name.
 
     Introduced in notebook 00.
     """
-    if op not in OP_NAMES:
-        raise ValueError(f"unknown op {op!r}; known ops: {', '.join(OP_NAMES)}.")
-    if op in task.not_invariant_to:
+    if isinstance(op, str):
+        check_op_names([op], "label_effect")
+    op = make_op(op)
+    if op.name in task.not_invariant_to:
         return "breaks"
-    if op in MIXING_OPS:
-        return "mixed" if task.kind in ("class", "mask") else "refused"
-    if op in PHOTOMETRIC_OPS or op == "identity":
-        return "kept"
-    if task.kind == "scalar":
-        return "scaled" if (task.scale_equivariant and op == "zoom") else "kept"
-    if task.kind == "angle" and op == "translate":
-        return "kept"
-    if task.kind == "class" and op == "hflip" and task.flip_class_map is not None:
-        return "remapped"
-    return _GEOMETRIC[task.kind]
+    if op.stage == "mixing":
+        return "mixed" if task.label_kind.mixable else "refused"
+    if isinstance(op, GeometricOp):
+        return task.label_kind.effect(task, op)
+    return "kept"
 
 
 def label_effects(tasks: Iterable[Task] | Mapping[str, Task],
@@ -64,12 +52,11 @@ def label_effects(tasks: Iterable[Task] | Mapping[str, Task],
     Introduced in notebook 00.
     """
     tasks = task_dict(tasks)
-    ops = list(ops) if ops is not None else [o for o in OP_NAMES if o != "identity"]
+    ops = list(ops) if ops is not None else [o for o in op_names() if o != "identity"]
     table = pd.DataFrame({name: [label_effect(t, op) for op in ops]
                           for name, t in tasks.items()}, index=ops)
     table.index.name = "op"
-    table.insert(0, "group", ["geometric" if o in GEOMETRIC_OPS else "mixing"
-                              if o in MIXING_OPS else "photometric" for o in ops])
+    table.insert(0, "group", [OP_CLASSES[o].stage for o in ops])
     return table
 
 

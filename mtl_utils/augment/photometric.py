@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import tensorflow as tf
 
 from mtl_utils.augment._core import (
-    Op,
-    batch_size,
-    coin,
+    PhotometricOp,
     expand,
     image_hw,
     signed_unit,
@@ -32,58 +30,8 @@ from mtl_utils.augment._core import (
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def _check(op: str, cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(f"{op}: {msg}")
-
-
 def _luma(images: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(images * tf.constant(_LUMA, tf.float32), axis=-1, keepdims=True)
-
-
-def _need_rgb(op: str, channels: int | None) -> None:
-    if channels != 3:
-        raise ValueError(
-            f"op {op!r} needs RGB images (C=3); got C={channels}. "
-            f"Drop {op!r} from the policy for grayscale data (random policies skip it "
-            "automatically)."
-        )
-
-
-class PhotometricOp(Op):
-    """Base of photometric ops: ``apply`` transforms the images, nothing else."""
-
-    stage: ClassVar[str] = "photometric"
-    p: float
-
-    def _apply(self, images: tf.Tensor, seed: tf.Tensor, n: Any,
-               strength: tf.Tensor | None) -> tf.Tensor:
-        raise NotImplementedError
-
-    def check_channels(self, channels: int) -> None:
-        """Raise ``ValueError`` if the op cannot work on ``channels``-channel images."""
-        return None
-
-    def apply(self, images: tf.Tensor, seed: tf.Tensor,
-              strength: tf.Tensor | None = None) -> tf.Tensor:
-        """Apply to a batch; each example is changed with probability ``p``.
-
-        Args:
-            images: float32 ``(B, H, W, C)`` in ``[0, 1]``.
-            seed: stateless seed of shape ``[2]``.
-            strength: optional ``(B,)`` magnitudes in ``[0, 1]``; the op is then always
-                applied at that strength (``p`` is ignored).
-
-        Returns:
-            The transformed batch (same shape).
-        """
-        self.check_channels(images.shape[-1])
-        n = batch_size(images)
-        s_apply, s_par = split_seed(seed, 2)
-        out = self._apply(images, s_par, n, strength)
-        if strength is None and self.p < 1.0:
-            out = tf.where(expand(coin(s_apply, n, self.p)), out, images)
-        return out
 
 
 @dataclass(frozen=True)
@@ -96,13 +44,15 @@ class Brightness(PhotometricOp):
     delta: float = 0.2
     p: float = 1.0
     name: ClassVar[str] = "brightness"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("delta",)
+    pool: ClassVar[dict] = {"delta": 0.3}
+    limits: ClassVar[dict] = {"delta": (0.0, None)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and self.delta >= 0, "need delta >= 0, p in [0, 1].")
+    def draw_params(self, seed, shape, strength):
+        return {"delta": signed_unit(seed, shape[0], strength) * self.delta}
 
-    def _apply(self, images, seed, n, strength):
-        d = signed_unit(seed, n, strength) * self.delta
-        return tf.clip_by_value(images + expand(d), 0.0, 1.0)
+    def transform(self, images, params):
+        return tf.clip_by_value(images + expand(params["delta"]), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -115,15 +65,16 @@ class Contrast(PhotometricOp):
     factor: float = 0.2
     p: float = 1.0
     name: ClassVar[str] = "contrast"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("factor",)
+    pool: ClassVar[dict] = {"factor": 0.9}
+    limits: ClassVar[dict] = {"factor": (0.0, 1.0)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and 0 <= self.factor <= 1,
-               "need factor in [0, 1], p in [0, 1].")
+    def draw_params(self, seed, shape, strength):
+        return {"c": 1.0 + signed_unit(seed, shape[0], strength) * self.factor}
 
-    def _apply(self, images, seed, n, strength):
-        c = 1.0 + signed_unit(seed, n, strength) * self.factor
+    def transform(self, images, params):
         mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
-        return tf.clip_by_value(mean + (images - mean) * expand(c), 0.0, 1.0)
+        return tf.clip_by_value(mean + (images - mean) * expand(params["c"]), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -136,18 +87,17 @@ class Saturation(PhotometricOp):
     factor: float = 0.3
     p: float = 1.0
     name: ClassVar[str] = "saturation"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("factor",)
+    needs_rgb: ClassVar[bool] = True
+    pool: ClassVar[dict] = {"factor": 0.9}
+    limits: ClassVar[dict] = {"factor": (0.0, 1.0)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and 0 <= self.factor <= 1,
-               "need factor in [0, 1], p in [0, 1].")
+    def draw_params(self, seed, shape, strength):
+        return {"s": 1.0 + signed_unit(seed, shape[0], strength) * self.factor}
 
-    def check_channels(self, channels):
-        _need_rgb(self.name, channels)
-
-    def _apply(self, images, seed, n, strength):
-        s = 1.0 + signed_unit(seed, n, strength) * self.factor
+    def transform(self, images, params):
         gray = _luma(images)
-        return tf.clip_by_value(gray + (images - gray) * expand(s), 0.0, 1.0)
+        return tf.clip_by_value(gray + (images - gray) * expand(params["s"]), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -160,18 +110,17 @@ class Hue(PhotometricOp):
     delta: float = 0.1
     p: float = 1.0
     name: ClassVar[str] = "hue"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("delta",)
+    needs_rgb: ClassVar[bool] = True
+    pool: ClassVar[dict] = {"delta": 0.15}
+    limits: ClassVar[dict] = {"delta": (0.0, 0.5)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and 0 <= self.delta <= 0.5,
-               "need delta in [0, 0.5], p in [0, 1].")
+    def draw_params(self, seed, shape, strength):
+        return {"d": signed_unit(seed, shape[0], strength) * self.delta}
 
-    def check_channels(self, channels):
-        _need_rgb(self.name, channels)
-
-    def _apply(self, images, seed, n, strength):
-        d = signed_unit(seed, n, strength) * self.delta
+    def transform(self, images, params):
         hsv = tf.image.rgb_to_hsv(images)
-        h = tf.math.floormod(hsv[..., :1] + expand(d), 1.0)
+        h = tf.math.floormod(hsv[..., :1] + expand(params["d"]), 1.0)
         return tf.clip_by_value(tf.image.hsv_to_rgb(tf.concat([h, hsv[..., 1:]], -1)), 0.0, 1.0)
 
 
@@ -184,11 +133,9 @@ class Grayscale(PhotometricOp):
 
     p: float = 0.2
     name: ClassVar[str] = "grayscale"
+    pool: ClassVar[dict] = {}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1, "need p in [0, 1].")
-
-    def _apply(self, images, seed, n, strength):
+    def transform(self, images, params):
         if images.shape[-1] != 3:
             return images
         return tf.broadcast_to(_luma(images), tf.shape(images))
@@ -204,15 +151,17 @@ class Noise(PhotometricOp):
     std: float = 0.05
     p: float = 1.0
     name: ClassVar[str] = "noise"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("std",)
+    pool: ClassVar[dict] = {"std": 0.1}
+    limits: ClassVar[dict] = {"std": (0.0, None)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and self.std >= 0, "need std >= 0, p in [0, 1].")
-
-    def _apply(self, images, seed, n, strength):
+    def draw_params(self, seed, shape, strength):
         s_sigma, s_noise = split_seed(seed, 2)
-        sigma = unit(s_sigma, n, strength) * self.std
-        eps = tf.random.stateless_normal(tf.shape(images), s_noise)
-        return tf.clip_by_value(images + eps * expand(sigma), 0.0, 1.0)
+        return {"sigma": unit(s_sigma, shape[0], strength) * self.std,
+                "eps": tf.random.stateless_normal(tf.stack(shape), s_noise)}
+
+    def transform(self, images, params):
+        return tf.clip_by_value(images + params["eps"] * expand(params["sigma"]), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -225,19 +174,21 @@ class Blur(PhotometricOp):
     sigma: float = 1.0
     p: float = 1.0
     name: ClassVar[str] = "blur"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("sigma",)
+    pool: ClassVar[dict] = {"sigma": 1.5}
+    limits: ClassVar[dict] = {"sigma": (0.0, 8.0)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and 0 <= self.sigma <= 8,
-               "need sigma in [0, 8] pixels, p in [0, 1].")
+    def draw_params(self, seed, shape, strength):
+        return {"sigma": tf.maximum(unit(seed, shape[0], strength) * self.sigma, 1e-3)}
 
-    def _apply(self, images, seed, n, strength):
+    def transform(self, images, params):
         r = max(1, math.ceil(2.0 * self.sigma))
         h, w = images.shape[1], images.shape[2]
         if (h is not None and h <= r) or (w is not None and w <= r):
             raise ValueError(
                 f"blur: kernel radius {r} px needs images larger than {r} px; got "
                 f"{images.shape}. Use a smaller sigma.")
-        sigma = tf.maximum(unit(seed, n, strength) * self.sigma, 1e-3)
+        sigma = params["sigma"]
         k = tf.range(-r, r + 1, dtype=tf.float32)
         wts = tf.exp(-0.5 * tf.square(k[None, :] / sigma[:, None]))
         wts = wts / tf.reduce_sum(wts, axis=1, keepdims=True)  # (B, 2r + 1)
@@ -267,22 +218,21 @@ class Cutout(PhotometricOp):
     fill: float = 0.5
     p: float = 1.0
     name: ClassVar[str] = "cutout"
+    magnitude_fields: ClassVar[tuple[str, ...]] = ("size",)
+    pool: ClassVar[dict] = {"size": 0.5}
+    limits: ClassVar[dict] = {"size": (0.0, 1.0), "fill": (0.0, 1.0)}
 
-    def __post_init__(self) -> None:
-        _check(self.name, 0 <= self.p <= 1 and 0 <= self.size <= 1 and 0 <= self.fill <= 1,
-               "need size, fill and p in [0, 1].")
-
-    def _apply(self, images, seed, n, strength):
+    def draw_params(self, seed, shape, strength):
         s_y, s_x, s_s = split_seed(seed, 3)
-        hh, ww = image_hw(images)
+        n, hh, ww = shape[0], shape[1], shape[2]
         hf, wf = tf.cast(hh, tf.float32), tf.cast(ww, tf.float32)
         side = unit(s_s, n, strength) * self.size if strength is not None else tf.fill(
             [n], tf.constant(self.size, tf.float32))
         cy, cx = uniform(s_y, n) * hf, uniform(s_x, n) * wf
         hy, hx = side * hf / 2.0, side * wf / 2.0
-        ys = tf.range(hf)[None, :] + 0.5
-        xs = tf.range(wf)[None, :] + 0.5
-        in_y = tf.abs(ys - cy[:, None]) < hy[:, None]  # (B, H)
-        in_x = tf.abs(xs - cx[:, None]) < hx[:, None]  # (B, W)
-        box = tf.logical_and(in_y[:, :, None], in_x[:, None, :])[..., None]
-        return tf.where(box, tf.constant(self.fill, tf.float32), images)
+        in_y = tf.abs(tf.range(hf)[None, :] + 0.5 - cy[:, None]) < hy[:, None]  # (B, H)
+        in_x = tf.abs(tf.range(wf)[None, :] + 0.5 - cx[:, None]) < hx[:, None]  # (B, W)
+        return {"box": tf.logical_and(in_y[:, :, None], in_x[:, None, :])[..., None]}
+
+    def transform(self, images, params):
+        return tf.where(params["box"], tf.constant(self.fill, tf.float32), images)

@@ -4,7 +4,7 @@ Every policy is vectorized over the batch and stateless: the same ``seed`` (an i
 of shape ``[2]``) gives the same batch. Inside one view the stages run in a fixed order,
 whatever order the ops are listed in:
 
-1. geometric ops (``hflip vflip rotate translate zoom shear``), composed in list order into
+1. geometric ops (``hflip vflip rotate translate shear zoom``), composed in list order into
    one matrix per example; the image is warped once and every label moved by its kind;
 2. photometric ops, in list order (image only);
 3. mixing ops (``mixup``, ``cutmix``), last.
@@ -25,20 +25,18 @@ Introduced in notebook 04.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
 
-from mtl_utils.augment import _affine
+from mtl_utils import geometry
+from mtl_utils.augment import mixing as _mixing  # noqa: F401 - registers the mixing ops
+from mtl_utils.augment import photometric as _photometric  # noqa: F401 - and these
 from mtl_utils.augment._core import (
-    COLOR_OPS,
-    FILL_MODES,
-    MIXING_OPS,
-    OP_NAMES,
-    Identity,
+    OP_CLASSES,
+    GeometricOp,
     Op,
     as_tasks,
     batch_size,
@@ -46,77 +44,70 @@ from mtl_utils.augment._core import (
     check_labels,
     check_op_names,
     check_seed,
-    image_hw,
-    ones_weights,
+    op_names,
+    run_ops,
     split_seed,
     uniform,
 )
-from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, VFlip, Zoom
-from mtl_utils.augment.mixing import CutMix, MixUp, check_mixable
-from mtl_utils.augment.photometric import (
-    Blur,
-    Brightness,
-    Contrast,
-    Cutout,
-    Grayscale,
-    Hue,
-    Noise,
-    Saturation,
-)
+from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, Zoom
+from mtl_utils.geometry import FILL_MODES
 from mtl_utils.tasks import Task
 
-OP_CLASSES: dict[str, type[Op]] = {
-    "identity": Identity, "hflip": HFlip, "vflip": VFlip, "rotate": Rotate,
-    "translate": Translate, "zoom": Zoom, "shear": Shear, "brightness": Brightness,
-    "contrast": Contrast, "hue": Hue, "saturation": Saturation, "grayscale": Grayscale,
-    "noise": Noise, "blur": Blur, "cutout": Cutout, "mixup": MixUp, "cutmix": CutMix,
-}
+#: The built-in op vocabulary, derived from the op classes (:data:`OP_CLASSES` is the live
+#: registry: an op class defined later is known by name too).
+OP_NAMES: tuple[str, ...] = op_names()
+GEOMETRIC_OPS: tuple[str, ...] = op_names("geometric")
+PHOTOMETRIC_OPS: tuple[str, ...] = op_names("photometric")
+MIXING_OPS: tuple[str, ...] = op_names("mixing")
+COLOR_OPS: frozenset[str] = frozenset(n for n in OP_NAMES if OP_CLASSES[n].needs_rgb)
+#: The fields of each op that a magnitude scales (the others, such as ``p``, stay).
+MAGNITUDE_FIELDS: dict[str, tuple[str, ...]] = {
+    n: OP_CLASSES[n].magnitude_fields for n in OP_NAMES if OP_CLASSES[n].magnitude_fields}
 
-#: RandAugment/TrivialAugment pool, each op at magnitude 10 (strength 1). At magnitude ``M``
-#: an op uses ``M / 10`` of the range below, with a random sign:
-#:
-#: ==========  ==========================================================
-#: op          parameter at magnitude M (s = M / 10)
-#: ==========  ==========================================================
-#: identity    nothing
-#: hflip       mirror left-right (no magnitude)
-#: rotate      ±30 s degrees
-#: translate   0.3 s of the width (x) and height (y), random direction
-#: shear       ±17.19 s degrees (0.3 s rad), legacy convention
-#: zoom        z = 1 ± 0.3 s, isotropic (content scaled by 1/z)
-#: brightness  ±0.3 s added
-#: contrast    factor 1 ± 0.9 s
-#: saturation  factor 1 ± 0.9 s (RGB only)
-#: hue         ±0.15 s turn of the colour circle (RGB only)
-#: grayscale   luma on every channel (no magnitude)
-#: noise       Gaussian, std 0.1 s
-#: blur        Gaussian, sigma 1.5 s pixels
-#: cutout      one box of 0.5 s of the height by 0.5 s of the width, filled 0.5
-#: ==========  ==========================================================
-DEFAULT_POOL: tuple[Op, ...] = (
-    Identity(), HFlip(), Rotate(30.0), Translate(0.3, 0.3), Shear(math.degrees(0.3)),
-    Zoom(0.3, isotropic=True), Brightness(0.3), Contrast(0.9), Saturation(0.9), Hue(0.15),
-    Grayscale(), Noise(0.1), Blur(1.5), Cutout(0.5),
-)
+
+def pool_op(name: str) -> Op:
+    """Op ``name`` at full strength (magnitude 10), as it sits in :data:`DEFAULT_POOL`.
+
+    Raises:
+        ValueError: an unknown op, or one that is not in the pool (mixing ops).
+    """
+    check_op_names([name], "pool_op")
+    cls = OP_CLASSES[name]
+    if cls.pool is None:
+        raise ValueError(f"op {name!r} has no full-strength setting in the random pool "
+                         f"(mixing ops have no magnitude); use make_op({name!r}) or "
+                         f"{cls.__name__}(...).")
+    return cls(**cls.pool)
+
+
+#: RandAugment/TrivialAugment pool: every op class that declares its full-strength
+#: parameters (``pool``), at magnitude 10. At magnitude ``M`` an op uses ``M / 10`` of that
+#: range (:func:`op_at`); :func:`pool_table` lists them.
+DEFAULT_POOL: tuple[Op, ...] = tuple(pool_op(n) for n in OP_NAMES
+                                     if OP_CLASSES[n].pool is not None)
 
 OpSpec = Op | str
 
-#: The fields of each op that a magnitude scales (the others, such as ``p``, stay).
-MAGNITUDE_FIELDS: dict[str, tuple[str, ...]] = {
-    "rotate": ("degrees",), "translate": ("x", "y"), "shear": ("degrees",),
-    "zoom": ("range",), "brightness": ("delta",), "contrast": ("factor",),
-    "saturation": ("factor",), "hue": ("delta",), "noise": ("std",), "blur": ("sigma",),
-    "cutout": ("size",),
-}
+
+def pool_table(magnitude: float = 10.0):
+    """Every pool op at ``magnitude`` (0-10), as a table: what a magnitude means.
+
+    Introduced in notebook 06.
+    """
+    import pandas as pd
+
+    return pd.DataFrame([{"op": o.name, "stage": o.stage, "at magnitude": repr(op_at(o.name,
+                                                                                  magnitude))}
+                         for o in DEFAULT_POOL]).set_index("op")
 
 
 def op_at(name: str, magnitude: float) -> Op:
     """The :data:`DEFAULT_POOL` op ``name`` at a magnitude ``0..10`` for a fixed policy.
 
-    Its range is the pool's full-strength range times ``magnitude / 10`` (the table of
-    :data:`DEFAULT_POOL`), e.g. ``op_at("rotate", 5) == Rotate(15.0)``. In a fixed policy each
-    example then draws its parameter uniformly within that range. Ops without a magnitude
-    (``hflip``, ``vflip``, ``grayscale``, ``identity``) come back unchanged.
+    Its range is the pool's full-strength range times ``magnitude / 10``, e.g.
+    ``op_at("rotate", 5) == Rotate(15.0)``. In a fixed policy each example then draws its
+    parameter uniformly within that range. Ops without a magnitude (``hflip``, ``vflip``,
+    ``grayscale``, ``identity``) come back unchanged.
 
     Raises:
         ValueError: an unknown or mixing op name, or a magnitude outside ``[0, 10]``.
@@ -125,16 +116,13 @@ def op_at(name: str, magnitude: float) -> Op:
     """
     if not 0.0 <= float(magnitude) <= 10.0:
         raise ValueError(f"op_at({name!r}, {magnitude}): magnitude must be in [0, 10].")
-    if name in MIXING_OPS:
-        raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
-                         f"make_op({name!r}) or {OP_CLASSES[name].__name__}(alpha=...).")
-    pool = {op.name: op for op in DEFAULT_POOL}
-    op = pool.get(name) or make_op(name)
-    fields = MAGNITUDE_FIELDS.get(name, ())
-    if not fields:
-        return op
-    return dataclasses.replace(op, **{f: getattr(op, f) * float(magnitude) / 10.0
-                                      for f in fields})
+    check_op_names([name], "op_at")
+    if OP_CLASSES[name].pool is None and not OP_CLASSES[name].magnitude_fields:
+        if name in MIXING_OPS:
+            raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
+                             f"make_op({name!r}) or {OP_CLASSES[name].__name__}(alpha=...).")
+        return make_op(name)
+    return pool_op(name).at_strength(float(magnitude) / 10.0)
 
 
 def make_op(spec: OpSpec) -> Op:
@@ -152,9 +140,8 @@ def make_op(spec: OpSpec) -> Op:
         check_op_names([spec], "policy")
         return OP_CLASSES[spec]()
     raise TypeError(
-        f"an augmentation op must be an op name (one of {', '.join(OP_NAMES)}) or an op "
-        f"object such as Rotate(20); got {type(spec).__name__}: {spec!r}."
-    )
+        f"an augmentation op must be an op name (one of {', '.join(OP_CLASSES)}) or an op "
+        f"object such as Rotate(20); got {type(spec).__name__}: {spec!r}.")
 
 
 def _make_ops(ops: Iterable[OpSpec] | OpSpec) -> tuple[Op, ...]:
@@ -170,11 +157,10 @@ def _check_ops(ops: Sequence[Op], tasks: Mapping[str, Task], naive: bool,
     if channels is not None and channels < 1:
         raise ValueError(f"channels must be a positive int or None; got {channels}.")
     for op in ops:
-        if channels is not None and op.name in COLOR_OPS and channels != 3:
+        if channels is not None and op.needs_rgb and channels != 3:
             raise ValueError(
                 f"op {op.name!r} needs RGB images (C=3) but the policy was built for "
-                f"channels={channels}. Drop {op.name!r} for grayscale data."
-            )
+                f"channels={channels}. Drop {op.name!r} for grayscale data.")
         if naive:
             continue
         for t in tasks.values():
@@ -184,10 +170,8 @@ def _check_ops(ops: Sequence[Op], tasks: Mapping[str, Task], naive: bool,
                     f"not_invariant_to={sorted(t.not_invariant_to)}. Fix: drop {op.name!r} "
                     f"from the policy, use per_task(...) so only the tasks that tolerate it "
                     f"get it, or build with naive=True to apply it anyway without moving "
-                    f"labels (to show what goes wrong)."
-                )
-        if op.stage == "mixing":
-            check_mixable(op.name, tasks)
+                    f"labels (to show what goes wrong).")
+        op.check_tasks(tasks)
 
 
 class Policy:
@@ -274,15 +258,6 @@ class SharedPolicy(Policy):
         return (f"SharedPolicy([{ops}], tasks={list(self.tasks)}, "
                 f"fill_mode={self.fill_mode!r}{extra})")
 
-    @staticmethod
-    def _compose(staged, n, h, w):
-        m, hflip = _affine.eye(n), tf.zeros([n], tf.bool)
-        for op, s in staged:
-            if op.stage == "geometric":
-                mi, fi = op.sample(s, n, h, w)
-                m, hflip = mi @ m, tf.math.logical_xor(hflip, fi)
-        return _affine.centered(m, h, w), hflip
-
     def sample_matrices(self, n: int, height: int, width: int, seed: Any
                         ) -> tuple[tf.Tensor, tf.Tensor]:
         """The forward matrices and hflip flags this policy uses for a batch and ``seed``.
@@ -293,33 +268,17 @@ class SharedPolicy(Policy):
         Returns:
             ``((n, 3, 3) float32, (n,) bool)``.
         """
-        seed = check_seed(seed)
-        if not self.ops:
-            return _affine.eye(n), tf.zeros([n], tf.bool)
-        staged = list(zip(self.ops, split_seed(seed, len(self.ops))))
-        return self._compose(staged, n, height, width)
+        seeds = split_seed(check_seed(seed), len(self.ops))
+        m, hflip = geometry.eye(n), tf.zeros([n], tf.bool)
+        for op, s in zip(self.ops, seeds):
+            if isinstance(op, GeometricOp):
+                d = op.draw(s, (n, height, width, None))
+                m, hflip = d["matrix"] @ m, tf.math.logical_xor(hflip, d["hflip"])
+        return geometry.centered(m, height, width), hflip
 
     def _run(self, images, labels, seed):
-        n = batch_size(images)
-        weights = ones_weights(self.tasks, n)
-        if not self.ops:
-            return images, labels, weights
-        seeds = split_seed(seed, len(self.ops))
-        staged = list(zip(self.ops, seeds))
-        x = images
-        if any(o.stage == "geometric" for o in self.ops):
-            h, w = image_hw(images)
-            m, hflip = self._compose(staged, n, h, w)
-            x = _affine.warp_images(x, m, fill_mode=self.fill_mode)
-            if not self.naive:
-                labels, weights = _affine.transform_labels(labels, m, self.tasks, h, w, hflip)
-        for op, s in staged:
-            if op.stage == "photometric":
-                x = op.apply(x, s)
-        for op, s in staged:
-            if op.stage == "mixing":
-                x, labels = op.apply(x, labels, self.tasks, s, naive=self.naive)
-        return x, labels, weights
+        return run_ops(self.ops, split_seed(seed, len(self.ops)), images, labels, self.tasks,
+                       naive=self.naive, fill_mode=self.fill_mode)
 
 
 class RandomPolicy(Policy):
@@ -365,7 +324,7 @@ class RandomPolicy(Policy):
         self.fill_mode = fill_mode
         banned = set() if naive else set().union(*(t.not_invariant_to for t in self.tasks.values()))
         if channels is not None and channels != 3:
-            banned |= COLOR_OPS
+            banned |= {o.name for o in full if o.needs_rgb}
         self.pool = tuple(o for o in full if o.name not in banned)
         self.excluded = tuple(o.name for o in full if o.name in banned)
         _check_ops(self.pool, self.tasks, self.naive, channels, fill_mode)
@@ -388,37 +347,19 @@ class RandomPolicy(Policy):
 
     def _run(self, images, labels, seed):
         n = batch_size(images)
-        weights = ones_weights(self.tasks, n)
         c = images.shape[-1]
-        pool = [o for o in self.pool if c == 3 or o.name not in COLOR_OPS]
+        pool = [o for o in self.pool if c == 3 or not o.needs_rgb]
         k = len(pool)
-        num = min(self.num_ops, k)
         s_choice, s_mag, s_ops = split_seed(seed, 3)
-        idx = tf.math.top_k(tf.random.stateless_uniform([n, k], s_choice), k=num).indices
+        idx = tf.math.top_k(tf.random.stateless_uniform([n, k], s_choice),
+                            k=min(self.num_ops, k)).indices
         active = tf.reduce_any(tf.one_hot(idx, k, on_value=True, off_value=False), axis=1)
         s_max = self.magnitude / 10.0
         strength = (uniform(s_mag, n, 0.0, s_max) if self.random_magnitude
                     else tf.fill([n], tf.constant(s_max, tf.float32)))
-        seeds = split_seed(s_ops, k)
-        x = images
-        geo = [i for i, o in enumerate(pool) if o.stage == "geometric"]
-        if geo:
-            h, w = image_hw(images)
-            m, hflip = _affine.eye(n), tf.zeros([n], tf.bool)
-            for i in geo:
-                mi, fi = pool[i].sample(seeds[i], n, h, w, strength)
-                on = active[:, i]
-                m = tf.where(on[:, None, None], mi, _affine.eye(n)) @ m
-                hflip = tf.math.logical_xor(hflip, tf.logical_and(fi, on))
-            m = _affine.centered(m, h, w)
-            x = _affine.warp_images(x, m, fill_mode=self.fill_mode)
-            if not self.naive:
-                labels, weights = _affine.transform_labels(labels, m, self.tasks, h, w, hflip)
-        for i, op in enumerate(pool):
-            if op.stage == "photometric":
-                on = tf.reshape(active[:, i], [-1, 1, 1, 1])
-                x = tf.where(on, op.apply(x, seeds[i], strength), x)
-        return x, labels, weights
+        return run_ops(pool, split_seed(s_ops, k), images, labels, self.tasks,
+                       naive=self.naive, fill_mode=self.fill_mode, strength=strength,
+                       active=active)
 
 
 class PerTaskPolicy(Policy):
@@ -507,7 +448,7 @@ class ComposedPolicy(Policy):
         return "ComposedPolicy(" + " -> ".join(repr(p) for p in self.policies) + ")"
 
     def _run(self, images, labels, seed):
-        weights = ones_weights(self.tasks, batch_size(images))
+        weights = {name: tf.ones([batch_size(images)], tf.float32) for name in self.tasks}
         x = images
         for p, s in zip(self.policies, split_seed(seed, len(self.policies))):
             x, labels, w = p._run(x, labels, s)

@@ -24,9 +24,14 @@ Introduced in notebook 03.
 
 from __future__ import annotations
 
-from typing import Any
-
-from .base import WeightingStrategy, all_reduce_mean, num_replicas, scale_for_replicas
+from .base import (
+    STRATEGIES,
+    WeightingStrategy,
+    all_reduce_mean,
+    get_strategy,
+    num_replicas,
+    scale_for_replicas,
+)
 from .gradient import (
     GradNorm,
     PCGrad,
@@ -36,57 +41,12 @@ from .gradient import (
     renormalize_weights,
 )
 from .model import LastValue, MultiTaskModel
-from .strategies import DWA, RLW, UNCERTAINTY_COEFFICIENTS, Static, Uncertainty, dwa_weights
-
-#: Strategy names accepted by :func:`get_strategy`.
-STRATEGIES: dict[str, type[WeightingStrategy]] = {
-    "static": Static,
-    "uncertainty": Uncertainty,
-    "dwa": DWA,
-    "gradnorm": GradNorm,
-    "pcgrad": PCGrad,
-    "rlw": RLW,
-}
-
-
-def get_strategy(name: str | WeightingStrategy, **kwargs: Any) -> WeightingStrategy:
-    """A fresh weighting strategy by name (case-insensitive), e.g. ``get_strategy("dwa",
-    temperature=2.0)``; an instance is returned as it is.
-
-    Args:
-        name: one of :data:`STRATEGIES` (``static``, ``uncertainty``, ``dwa``,
-            ``gradnorm``, ``pcgrad``, ``rlw``), or a strategy instance.
-        **kwargs: the strategy's constructor arguments.
-
-    Returns:
-        The strategy.
-
-    Raises:
-        ValueError: an unknown name (the known ones are listed), or keyword arguments
-            given with an instance.
-        TypeError: keyword arguments the strategy does not take.
-
-    Introduced in notebook 03.
-    """
-    if isinstance(name, WeightingStrategy):
-        if kwargs:
-            raise ValueError(
-                f"get_strategy got the instance {name!r} and arguments {sorted(kwargs)}; "
-                "pass either a name with arguments or a ready instance.")
-        return name
-    key = str(name).strip().lower()
-    if key not in STRATEGIES:
-        raise ValueError(
-            f"unknown weighting strategy {name!r}; known strategies: "
-            f"{', '.join(STRATEGIES)}.")
-    return STRATEGIES[key](**kwargs)
-
+from .strategies import DWA, RLW, Static, Uncertainty, dwa_weights
 
 __all__ = [
     "DWA",
     "RLW",
     "STRATEGIES",
-    "UNCERTAINTY_COEFFICIENTS",
     "GradNorm",
     "LastValue",
     "MultiTaskModel",

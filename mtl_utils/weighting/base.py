@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import MultiTaskModel
 
 WeightsSpec = Mapping[str, float] | Sequence[float] | None
+#: Strategy classes by name, filled in as :class:`WeightingStrategy` subclasses are defined.
+STRATEGIES: dict[str, type[WeightingStrategy]] = {}
 
 
 # --------------------------------------------------------------------- distribution
@@ -140,6 +142,24 @@ def make_optimizer(spec: Any, fallback: keras.optimizers.Optimizer | None,
     return opt
 
 
+def check_weights_spec(weights: WeightsSpec, owner: str) -> WeightsSpec:
+    """Validate what can be checked before the tasks are known; return a frozen copy."""
+    if weights is None:
+        return None
+    if isinstance(weights, Mapping):
+        checked = {str(k): float(v) for k, v in weights.items()}
+        check_weight_values(checked, owner)
+        return checked
+    if isinstance(weights, str) or not isinstance(weights, Sequence | np.ndarray):
+        raise ValueError(
+            f"{owner}: weights must be a {{task: weight}} dict or a sequence in task order, "
+            f"got {type(weights).__name__} {weights!r}."
+        )
+    seq = [float(w) for w in weights]
+    check_weight_values({f"#{i}": w for i, w in enumerate(seq)}, owner)
+    return tuple(seq)
+
+
 # ---------------------------------------------------------------------- base class
 class WeightingStrategy:
     """Base class: combine per-task losses ``L_t`` into one objective ``sum_t w_t L_t``.
@@ -153,13 +173,21 @@ class WeightingStrategy:
     Introduced in notebook 03.
     """
 
-    name: ClassVar[str] = "base"
+    name: ClassVar[str] = ""
+    #: The model class whose ``train_step`` runs a strategy (``weighting.MultiTaskModel``,
+    #: set where it is defined); ``models.build_shared_model(weighting=...)`` builds one.
+    model_class: ClassVar[type]
     #: Whether :meth:`gradients` differentiates more than one value of the same tape.
     needs_persistent_tape: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            STRATEGIES[cls.name] = cls
+
     def __init__(self) -> None:
         self.task_names: tuple[str, ...] = ()
-        self.task_kinds: tuple[str, ...] = ()
+        self.tasks: dict = {}
         self._owner: weakref.ReferenceType | None = None
         self._optimizer: keras.optimizers.Optimizer | None = None
 
@@ -191,7 +219,7 @@ class WeightingStrategy:
             )
         self._owner = weakref.ref(model)
         self.task_names = tuple(model.tasks)
-        self.task_kinds = tuple(t.kind for t in model.tasks.values())
+        self.tasks = dict(model.tasks)
         self._build(model)
 
     def _build(self, model: MultiTaskModel) -> None:
@@ -265,3 +293,36 @@ class WeightingStrategy:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def get_strategy(name: str | WeightingStrategy, **kwargs: Any) -> WeightingStrategy:
+    """A fresh weighting strategy by name (case-insensitive), e.g. ``get_strategy("dwa",
+    temperature=2.0)``; an instance is returned as it is.
+
+    Args:
+        name: one of :data:`STRATEGIES` (``static``, ``uncertainty``, ``dwa``,
+            ``gradnorm``, ``pcgrad``, ``rlw``), or a strategy instance.
+        **kwargs: the strategy's constructor arguments.
+
+    Returns:
+        The strategy.
+
+    Raises:
+        ValueError: an unknown name (the known ones are listed), or keyword arguments
+            given with an instance.
+        TypeError: keyword arguments the strategy does not take.
+
+    Introduced in notebook 03.
+    """
+    if isinstance(name, WeightingStrategy):
+        if kwargs:
+            raise ValueError(
+                f"get_strategy got the instance {name!r} and arguments {sorted(kwargs)}; "
+                "pass either a name with arguments or a ready instance.")
+        return name
+    key = str(name).strip().lower()
+    if key not in STRATEGIES:
+        raise ValueError(
+            f"unknown weighting strategy {name!r}; known strategies: "
+            f"{', '.join(STRATEGIES)}.")
+    return STRATEGIES[key](**kwargs)

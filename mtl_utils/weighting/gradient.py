@@ -22,13 +22,13 @@ from .base import (
     WeightsSpec,
     all_reduce_mean,
     check_positive,
+    check_weights_spec,
     flatten,
     make_optimizer,
     num_replicas,
     resolve_static_weights,
     unflatten,
 )
-from .strategies import _check_weights_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MultiTaskModel
@@ -295,7 +295,7 @@ class PCGrad(WeightingStrategy):
 
     def __init__(self, weights: WeightsSpec = None, seed: int = 0) -> None:
         super().__init__()
-        self.static_weights = _check_weights_spec(weights, "PCGrad")
+        self.static_weights = check_weights_spec(weights, "PCGrad")
         self.seed = int(seed)
         self._weights = None
         self._encoder = None

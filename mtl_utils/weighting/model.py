@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from ..tasks import Task, task_dict
-from .base import WeightingStrategy, num_replicas, scale_for_replicas
+from .base import WeightingStrategy, get_strategy, num_replicas, scale_for_replicas
 from .strategies import Static
 
 
@@ -67,25 +67,6 @@ class _State:
         self.loss_objects: dict[str, keras.losses.Loss] = {}
         self.loss_trackers: list[keras.metrics.Mean] = []
         self.weight_trackers: list[LastValue] = []
-
-
-def _task_to_config(task: Task) -> dict[str, Any]:
-    return {"name": task.name, "kind": task.kind, "num_classes": task.num_classes,
-            "class_names": None if task.class_names is None else list(task.class_names),
-            "not_invariant_to": sorted(task.not_invariant_to),
-            "flip_class_map": None if task.flip_class_map is None else list(task.flip_class_map),
-            "scale_equivariant": task.scale_equivariant,
-            "value_range": list(task.value_range), "metric_scale": task.metric_scale,
-            "unit": task.unit}
-
-
-def _task_from_config(cfg: Mapping[str, Any]) -> Task:
-    cfg = dict(cfg)
-    for key in ("class_names", "flip_class_map", "value_range"):
-        if cfg.get(key) is not None:
-            cfg[key] = tuple(cfg[key])
-    cfg["not_invariant_to"] = frozenset(cfg.get("not_invariant_to", ()))
-    return Task(**cfg)
 
 
 try:  # the wrapper Keras' compile() uses for plain loss functions
@@ -222,8 +203,6 @@ class MultiTaskModel(keras.Model):
         self._mt.weighting = weighting
 
     def _resolve_weighting(self, weighting: Any, loss_weights: Any) -> WeightingStrategy:
-        from . import get_strategy
-
         if isinstance(weighting, str):
             weighting = get_strategy(weighting)
         if weighting is None:
@@ -402,7 +381,7 @@ class MultiTaskModel(keras.Model):
             warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
             view = keras.Model(self.input, self.output, name=self.name)
         config = view.get_config()
-        config["tasks"] = [_task_to_config(t) for t in self._mt.tasks.values()]
+        config["tasks"] = [t.get_config() for t in self._mt.tasks.values()]
         config["encoder_name"] = self._mt.encoder_name
         return config
 
@@ -425,8 +404,6 @@ class MultiTaskModel(keras.Model):
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Compile from :meth:`get_compile_config` (``keras.models.load_model`` calls it);
         the strategy starts from fresh state."""
-        from . import get_strategy
-
         if not config:
             return
         spec = config.get("weighting") or {}
@@ -439,10 +416,15 @@ class MultiTaskModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: Any = None):
         config = dict(config)
-        tasks = [_task_from_config(t) for t in config.pop("tasks")]
+        tasks = [Task.from_config(t) for t in config.pop("tasks")]
         encoder_name = config.pop("encoder_name", "encoder")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
             graph = keras.Model.from_config(config, custom_objects=custom_objects)
             return cls(graph.input, graph.output, tasks=tasks, name=graph.name,
                        encoder_name=encoder_name)
+
+
+# Every strategy is run by this model's train_step; build_shared_model(weighting=...) asks
+# the strategy for the class, so models.py need not import this package.
+WeightingStrategy.model_class = MultiTaskModel

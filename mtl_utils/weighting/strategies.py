@@ -20,31 +20,13 @@ from .base import (
     WeightingStrategy,
     WeightsSpec,
     check_positive,
-    check_weight_values,
+    check_weights_spec,
     make_optimizer,
     resolve_static_weights,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MultiTaskModel
-
-
-def _check_weights_spec(weights: WeightsSpec, owner: str) -> WeightsSpec:
-    """Validate what can be checked before the tasks are known; return a frozen copy."""
-    if weights is None:
-        return None
-    if isinstance(weights, Mapping):
-        checked = {str(k): float(v) for k, v in weights.items()}
-        check_weight_values(checked, owner)
-        return checked
-    if isinstance(weights, str) or not isinstance(weights, Sequence | np.ndarray):
-        raise ValueError(
-            f"{owner}: weights must be a {{task: weight}} dict or a sequence in task order, "
-            f"got {type(weights).__name__} {weights!r}."
-        )
-    seq = [float(w) for w in weights]
-    check_weight_values({f"#{i}": w for i, w in enumerate(seq)}, owner)
-    return tuple(seq)
 
 
 class Static(WeightingStrategy):
@@ -66,7 +48,7 @@ class Static(WeightingStrategy):
 
     def __init__(self, weights: WeightsSpec = None) -> None:
         super().__init__()
-        self.static_weights = _check_weights_spec(weights, "Static")
+        self.static_weights = check_weights_spec(weights, "Static")
         self._weights = None
 
     def _build(self, model: MultiTaskModel) -> None:
@@ -79,13 +61,6 @@ class Static(WeightingStrategy):
     def get_config(self) -> dict[str, Any]:
         w = self.static_weights
         return {"weights": dict(w) if isinstance(w, Mapping) else w}
-
-
-#: Coefficient ``c_t`` of ``exp(-s_t) L_t`` per label kind in :class:`Uncertainty`:
-#: 1/2 for Gaussian-likelihood (regression) tasks, 1 for softmax/Bernoulli (classification).
-UNCERTAINTY_COEFFICIENTS: dict[str, float] = {
-    "class": 1.0, "mask": 1.0, "position": 0.5, "scalar": 0.5, "angle": 0.5,
-}
 
 
 class Uncertainty(WeightingStrategy):
@@ -145,8 +120,8 @@ class Uncertainty(WeightingStrategy):
             values = [float(init.get(n, 0.0)) for n in self.task_names]
         else:
             values = [float(init)] * self.num_tasks
-        self.coefficients = tf.constant(
-            [UNCERTAINTY_COEFFICIENTS[k] for k in self.task_kinds], tf.float32)
+        self.coefficients = tf.constant(  # each label kind's likelihood (kinds.py)
+            [t.label_kind.uncertainty_coefficient for t in self.tasks.values()], tf.float32)
         self.log_vars = keras.Variable(np.asarray(values, np.float32), trainable=True,
                                        name="uncertainty_log_vars")
         self._optimizer = make_optimizer(self.optimizer_spec, model.optimizer,
