@@ -99,16 +99,18 @@ def check_float_list(name: str, value: Any, low: float, high: float) -> list[flo
     return [float(v) for v in items]
 
 
-def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[str]]
-                      ) -> dict[str, list[str]]:
+def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[str]],
+                      known: Sequence[str] = ("shapes", "digits")) -> dict[str, list[str]]:
     """Task names per dataset: ``{dataset: [task, ...]}``; a dataset left out, or ``None``
-    for all datasets, keeps all its tasks.
+    for all datasets, keeps all its tasks; entries for known datasets that are not in use
+    are ignored.
 
     Args:
         all_tasks: ``{dataset: names of its tasks}`` for the datasets in use.
+        known: every dataset name a key may take.
 
     Raises:
-        ValueError: not a dict, a dataset not in use, or an unknown task name.
+        ValueError: not a dict, an unknown dataset, or an unknown task name.
     """
     value = parse_param(name, value)
     if value is None:
@@ -116,10 +118,10 @@ def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[st
     if not isinstance(value, Mapping):
         raise ValueError(f"parameter {name} must be {{dataset: [task names]}} or None, got "
                          f"{value!r}. Example: -p {name} '{{\"shapes\": [\"shape\", \"color\"]}}'")
-    unknown = [d for d in value if d not in all_tasks]
+    unknown = [d for d in value if d not in all_tasks and d not in known]
     if unknown:
-        raise ValueError(f"parameter {name} names dataset(s) {unknown} that are not in use "
-                         f"({list(all_tasks)}).")
+        raise ValueError(f"parameter {name} names unknown dataset(s) {unknown}; datasets: "
+                         f"{sorted(set(known) | set(all_tasks))}.")
     return {d: check_choices(f"{name}[{d!r}]", value[d], list(ts)) if d in value else list(ts)
             for d, ts in all_tasks.items()}
 

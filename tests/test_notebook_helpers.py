@@ -32,7 +32,7 @@ from mtl_utils import course, notebook
     (lambda: notebook.per_dataset_tasks("TASKS", ["shape"], {"shapes": ["shape"]}),
      "\\{dataset: \\[task names\\]\\}"),
     (lambda: notebook.per_dataset_tasks("TASKS", {"cifar": ["a"]}, {"shapes": ["shape"]}),
-     "cifar"),
+     "unknown dataset.*cifar"),
     (lambda: notebook.per_dataset_tasks("TASKS", {"shapes": ["shap"]}, {"shapes": ["shape"]}),
      "shap"),
     (lambda: notebook.check_rand_augment_candidates("CANDIDATES", {"a": [0, 5]}), "N >= 1"),
@@ -56,6 +56,9 @@ def test_parameter_checks_pass_good_values_through():
     assert notebook.per_dataset_tasks("TASKS", '{"a": ["y"]}', {"a": ["x", "y"], "b": ["z"]}) == {
         "a": ["y"], "b": ["z"]}
     assert notebook.per_dataset_tasks("TASKS", None, {"a": ["x"]}) == {"a": ["x"]}
+    # an entry for a dataset that is not in use is fine (the default TASKS with one dataset)
+    assert notebook.per_dataset_tasks("T", {"shapes": ["s"]}, {"digits": ["l"]}) == {
+        "digits": ["l"]}
     assert notebook.check_rand_augment_candidates("C", '{"N1M5": [1, 5]}') == {"N1M5": (1, 5.0)}
     assert notebook.check_choices("D", "a", ["a", "b"]) == ["a"]
     assert notebook.check_int_list("N", "[400, 100]", 64) == [400, 100]
