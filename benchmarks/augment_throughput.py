@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the sh
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from toys import ANGLE, MASK, POSITION, SHAPE, SIZE_TASK, disc_batch, pick  # noqa: E402
 
 from mtl_utils import augment  # noqa: E402
-from toys import ANGLE, MASK, POSITION, SHAPE, SIZE_TASK, disc_batch, pick  # noqa: E402
 
 TASKS = (SHAPE, POSITION, MASK, SIZE_TASK, ANGLE)
 

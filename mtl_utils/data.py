@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from .tasks import Task, task_dict, validate_labels
 
@@ -358,7 +360,7 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
 def _load_digit_source(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train_pool_images, train_pool_labels, test_pool_images, test_pool_labels) in [0, 1]."""
     if source == "sklearn":
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # only here: the offline digits source
 
         d = load_digits()
         x = (d.images / 16.0).astype(np.float32)
@@ -369,8 +371,6 @@ def _load_digit_source(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         return x[tr], y[tr], x[te], y[te]
     if source == "mnist":
         try:
-            import keras
-
             (xtr, ytr), (xte, yte) = keras.datasets.mnist.load_data()
         except Exception as err:  # noqa: BLE001 - any download failure means the same thing
             raise RuntimeError(
@@ -517,8 +517,6 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
 
     Introduced in notebook 00; augmentation in notebook 04.
     """
-    import tensorflow as tf
-
     images, labels = (split.images, split.labels) if isinstance(split, Split) else split
     batch_size = _check_count("batch_size", batch_size)
     if tasks is None and augment is not None and getattr(augment, "tasks", None) is not None:

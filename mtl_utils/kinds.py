@@ -517,8 +517,3 @@ def get_kind(name: str) -> LabelKind:
         raise ValueError(f"unknown label kind {name!r}; choose one of "
                          f"{', '.join(LABEL_KINDS)} (or define a LabelKind subclass).")
     return LABEL_KINDS[name]
-
-
-def kinds_table() -> Mapping[str, LabelKind]:
-    """The registered kinds, ``{name: kind}`` (built-in ones first)."""
-    return dict(LABEL_KINDS)

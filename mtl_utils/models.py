@@ -14,7 +14,8 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
 import keras
-from keras import layers
+import tensorflow as tf
+from keras import KerasTensor, layers
 
 from .tasks import Task, task_dict
 
@@ -56,8 +57,6 @@ class FusedBatchNormalization(layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable and self._fusable(inputs, mask)):
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
-
         x = tf.cast(inputs, "float32")
         channels = x.shape[-1]
         gamma = self.gamma if self.scale else tf.ones([channels])
@@ -265,8 +264,6 @@ def build_training_state(model: keras.Model, tasks: Iterable[Task] | Mapping[str
     ``compile`` of a functional model. The optimizer is built for the variables that are
     trainable now: freeze or unfreeze layers *before* compiling.
     """
-    from keras import KerasTensor
-
     if getattr(model, "optimizer", None) is None:
         raise ValueError(f"model {model.name!r} is not compiled; call compile() first.")
     build = getattr(model, "_symbolic_build", None)  # Keras' own pre-build (private API)

@@ -13,6 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
+import tensorflow as tf
+
+from .augment import MIXING_OPS, OP_NAMES
+
 RESULTS_ENV = "MTL_RESULTS_DIR"
 DEFAULT_RESULTS_DIR = "../results"
 
@@ -22,9 +27,6 @@ def report_environment(seeds: Iterable[int] | int | None = None) -> None:
 
     Introduced in notebook 00.
     """
-    import keras
-    import tensorflow as tf
-
     gpus = tf.config.list_physical_devices("GPU")
     print(f"Python {platform.python_version()} | TensorFlow {tf.__version__} | "
           f"Keras {keras.__version__} ({keras.backend.backend()} backend)")
@@ -174,8 +176,6 @@ def check_op_groups(name: str, value: Any) -> dict[str, list[str]]:
     belong to one group only. Papermill: ``-p OPS '["hflip","rotate"]'`` or
     ``-p OPS '{"geometric": ["hflip","rotate"], "colour": ["hue"]}'``.
     """
-    from .augment import MIXING_OPS, OP_NAMES
-
     value = parse_param(name, value)
     if isinstance(value, str):
         value = [value]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from .tasks import Task, task_dict
 
@@ -36,15 +37,14 @@ def mean_interval(values: Iterable[float], confidence: float = 0.95
 
     Introduced in notebook 02.
     """
-    from scipy import stats
-
     v = np.asarray([float(x) for x in values if np.isfinite(float(x))])
     if len(v) == 0:
         raise ValueError("mean_interval needs at least one finite value.")
     mean = float(v.mean())
     if len(v) < 2:
         return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    quantile = scipy_stats.t.ppf(0.5 + confidence / 2, len(v) - 1)
+    half = float(quantile * v.std(ddof=1) / np.sqrt(len(v)))
     return mean, mean - half, mean + half
 
 

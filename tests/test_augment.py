@@ -13,12 +13,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras.src.legacy.preprocessing.image import ImageDataGenerator  # noqa: E402
+from toys import ALL, ANGLE, COLOR, COUNT, MASK, POSITION, SHAPE, SIDE, pick  # noqa: E402
+from toys import SIZE_TASK as SIZE  # noqa: E402
+from toys import disc_batch as batch  # noqa: E402
 
 from mtl_utils import augment as A  # noqa: E402
 from mtl_utils.tasks import Task  # noqa: E402
-from toys import ANGLE, COLOR, COUNT, MASK, POSITION, SHAPE, SIDE, pick  # noqa: E402
-from toys import disc_batch as batch  # noqa: E402
-from toys import SIZE_TASK as SIZE  # noqa: E402
 
 # The legacy generator calls a deprecated SciPy namespace; that is not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
@@ -501,3 +501,10 @@ def test_label_damage_counts_how_often_an_op_changes_a_derived_label():
 def test_shear_degrees_reads_the_angle_back_from_a_shear_matrix():
     m = A.affine_matrix(32, 32, shear_deg=[0.2, -11.0, 0.0])
     np.testing.assert_allclose(A.shear_degrees(m.numpy()), [0.2, 11.0, 0.0], atol=1e-4)
+
+
+def test_the_pool_table_lists_every_pool_op_at_a_magnitude():
+    table = A.pool_table(5)
+    assert list(table.index) == [op.name for op in A.DEFAULT_POOL]
+    assert table.loc["rotate", "at magnitude"] == repr(A.Rotate(15.0))
+    assert table.loc["hflip", "stage"] == "geometric"

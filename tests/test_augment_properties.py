@@ -16,11 +16,11 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from toys import ANGLE, MASK, POSITION, centroids, object_batch  # noqa: E402
+from toys import SIZE_TASK as SIZE  # noqa: E402
 
 from mtl_utils import augment as A  # noqa: E402
 from mtl_utils.tasks import Task  # noqa: E402
-from toys import ANGLE, MASK, POSITION, centroids, object_batch  # noqa: E402
-from toys import SIZE_TASK as SIZE  # noqa: E402
 
 PROPS = settings(max_examples=40, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow])

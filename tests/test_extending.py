@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers
+from test_op_contract import check_op_contract
+from toys import MASK, POSITION, SHAPE, centroids, object_batch, pick
 
 from mtl_utils import augment as A
 from mtl_utils import geometry, kinds, plotting, stats
@@ -24,8 +26,6 @@ from mtl_utils.augment import GeometricOp
 from mtl_utils.data import to_dataset
 from mtl_utils.models import build_shared_model
 from mtl_utils.tasks import Task
-from test_op_contract import check_op_contract
-from toys import MASK, POSITION, SHAPE, centroids, object_batch, pick
 
 matplotlib.use("Agg")
 

@@ -15,9 +15,9 @@ import dataclasses
 import numpy as np
 import pytest
 import tensorflow as tf
+from toys import ANGLE, MASK, POSITION, SHAPE, SIZE_TASK, centroids, object_batch, pick
 
 from mtl_utils import augment as A
-from toys import ANGLE, MASK, POSITION, SHAPE, SIZE_TASK, centroids, object_batch, pick
 
 GEOMETRIC_TASKS = (SHAPE, POSITION, MASK, SIZE_TASK, ANGLE)
 MIXING_TASKS = (SHAPE, MASK)

@@ -21,7 +21,11 @@ def test_plot_batch_draws_every_label_kind(shapes):
     x, y = ax.lines[0].get_data()
     np.testing.assert_allclose([x[0], y[0]], shapes.train.labels["position"][0] * 32 - 0.5)
     assert ax.collections, "mask outline missing"
-    assert ax.patches, "size circle missing"
+    circle = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert circle, "size circle missing"
+    lo, hi = shapes.tasks["size"].value_range
+    radius = lo + shapes.train.labels["size"][0, 0] * (hi - lo)
+    np.testing.assert_allclose(np.ptp(circle[0].get_xdata()) / 2, radius, rtol=0.01)
     w, h = fig.get_size_inches() * fig.dpi
     assert w <= 1000 and h <= 600
 
@@ -80,3 +84,15 @@ def _close():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_importing_plotting_changes_no_global_matplotlib_setting():
+    import importlib
+
+    import matplotlib.pyplot as plt
+
+    importlib.reload(plotting)
+    for key in plotting.STYLE:  # the course's style is not pushed onto everyone's figures
+        assert plt.rcParams[key] == matplotlib.rcParamsDefault[key], key
+    fig = plotting.plot_heatmap(pd.DataFrame([[1.0]]))
+    assert fig.dpi == plotting.STYLE["figure.dpi"]  # the course's style, inside its figures

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from toys import SIZE, make_data, make_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from toys import SIZE, make_data, make_dataset
 
 from mtl_utils import weighting as W
 from mtl_utils.models import build_shared_model, compile_model

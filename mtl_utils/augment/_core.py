@@ -92,7 +92,9 @@ class Op:
         tasks' own ``not_invariant_to``); mixing ops check that every kind can mix."""
 
     def at_strength(self, fraction: float) -> Op:
-        """This op with its :attr:`magnitude_fields` times ``fraction``."""
+        """This op with its :attr:`magnitude_fields` times ``fraction`` (itself if none)."""
+        if not self.magnitude_fields:
+            return self
         return dataclasses.replace(self, **{f: getattr(self, f) * fraction
                                             for f in self.magnitude_fields})
 

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
 import tensorflow as tf
 
 from mtl_utils import geometry
@@ -94,8 +95,6 @@ def pool_table(magnitude: float = 10.0):
 
     Introduced in notebook 06.
     """
-    import pandas as pd
-
     return pd.DataFrame([{"op": o.name, "stage": o.stage, "at magnitude": repr(op_at(o.name,
                                                                                   magnitude))}
                          for o in DEFAULT_POOL]).set_index("op")
@@ -117,12 +116,12 @@ def op_at(name: str, magnitude: float) -> Op:
     if not 0.0 <= float(magnitude) <= 10.0:
         raise ValueError(f"op_at({name!r}, {magnitude}): magnitude must be in [0, 10].")
     check_op_names([name], "op_at")
-    if OP_CLASSES[name].pool is None and not OP_CLASSES[name].magnitude_fields:
-        if name in MIXING_OPS:
-            raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
-                             f"make_op({name!r}) or {OP_CLASSES[name].__name__}(alpha=...).")
-        return make_op(name)
-    return pool_op(name).at_strength(float(magnitude) / 10.0)
+    cls = OP_CLASSES[name]
+    if cls.stage == "mixing":
+        raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
+                         f"make_op({name!r}) or {cls.__name__}(alpha=...).")
+    op = pool_op(name) if cls.pool is not None else make_op(name)
+    return op.at_strength(float(magnitude) / 10.0)
 
 
 def make_op(spec: OpSpec) -> Op:
@@ -212,10 +211,6 @@ class Policy:
         seed = check_seed(seed)
         x, y, w = self._run(images, labels, seed)
         return (x, y, w) if self.with_visibility else (x, y)
-
-    def describe(self) -> str:
-        """A one-line description for notebooks and result tables."""
-        return repr(self)
 
 
 class SharedPolicy(Policy):
