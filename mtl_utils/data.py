@@ -527,13 +527,17 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
         tasks = task_dict(tasks)
         validate_labels(tasks, images, labels)
         labels = {t: labels[t] for t in tasks}
-    if np.ndim(images) != 4:
-        raise ValueError(f"images must be (N, H, W, C), got shape {np.shape(images)}.")
+    if np.ndim(images) not in (2, 4):
+        raise ValueError(f"inputs must be images (N, H, W, C) or token ids (N, L), got shape "
+                         f"{np.shape(images)}.")
     names = list(labels) if per_task_inputs is True else list(per_task_inputs or [])
     unknown = [n for n in names if n not in labels]
     if unknown:
         raise ValueError(f"per_task_inputs names unknown task(s) {unknown}; tasks: {list(labels)}.")
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(images, np.float32), labels))
+    images = np.asarray(images)  # token ids stay integers, images become float32
+    if not np.issubdtype(images.dtype, np.integer):
+        images = images.astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if cache:
         ds = ds.cache()
     if shuffle:

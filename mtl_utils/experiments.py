@@ -16,21 +16,27 @@ Introduced in notebook 01.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
+import inspect
 import json
+import multiprocessing
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+import cloudpickle
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .augment import PerTaskPolicy
 from .data import MultiTaskData, to_dataset
 from .models import (
+    ENCODERS,
     SCHEDULES,
     build_shared_model,
     compile_model,
@@ -75,6 +81,53 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 # ---------------------------------------------------------------------------- config
+def _check_factory(config: str, field_name: str, factory: Any, arity: int, what: str) -> None:
+    """A factory must be callable with ``arity`` positional arguments."""
+    if factory is None:
+        return
+    try:
+        ok = callable(factory)
+        if ok:
+            inspect.signature(factory).bind(*([None] * arity))
+    except TypeError:
+        ok = False
+    except ValueError:  # no signature (a builtin): trust it
+        ok = True
+    if not ok:
+        raise TypeError(f"Config {config!r}: {field_name} must be a factory {what}; got "
+                        f"{factory!r}.")
+
+
+_MODEL_KWARGS = frozenset(inspect.signature(build_shared_model).parameters) - {
+    "tasks", "input_shape"}
+
+
+def _check_model_kwargs(config: str, kwargs: Mapping[str, Any]) -> None:
+    """``model_kwargs`` must be arguments of ``build_shared_model`` with sensible values."""
+    owned = {"learning_rate": "learning_rate", "loss_weights": "loss_weights",
+             "weighting": "weighting", "compile": None, "per_task_inputs": "augment",
+             "share_encoder": "model"}
+    clash = sorted(set(kwargs) & set(owned))
+    if clash:
+        raise ValueError(
+            f"Config {config!r}: model_kwargs {clash} are set by the Config itself; use "
+            + ", ".join(f"Config({owned[k]}=...)" for k in clash if owned[k])
+            + " instead (a per-task policy turns on per-task inputs; compile is managed).")
+    unknown = sorted(set(kwargs) - _MODEL_KWARGS)
+    if unknown:
+        raise ValueError(f"Config {config!r}: model_kwargs {unknown} are not arguments of "
+                         f"build_shared_model; choose from {sorted(_MODEL_KWARGS - set(owned))}.")
+    if "encoder" in kwargs and kwargs["encoder"] not in ENCODERS:
+        raise ValueError(f"Config {config!r}: unknown encoder {kwargs['encoder']!r}; choose one "
+                         f"of {', '.join(ENCODERS)}.")
+    filters = kwargs.get("filters", (1,))
+    if isinstance(filters, (str, bytes)) or not filters or not all(
+            isinstance(f, (int, np.integer)) and not isinstance(f, bool) and f >= 1
+            for f in filters):
+        raise ValueError(f"Config {config!r}: filters must be a non-empty list of positive "
+                         f"integers, got {filters!r}.")
+
+
 @dataclass
 class Config:
     """One training configuration.
@@ -125,30 +178,40 @@ class Config:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a Config needs a non-empty name, got {self.name!r}.")
+        if isinstance(self.tasks, str) or not (self.tasks is None or all(
+                isinstance(t, str) for t in self.tasks)):
+            raise ValueError(f"Config {self.name!r}: tasks must be a list of task names or "
+                             f"None (all the data's tasks), got {self.tasks!r}.")
         if self.model not in ("shared", "single"):
             raise ValueError(f"Config {self.name!r}: model must be 'shared' or 'single', "
                              f"got {self.model!r}.")
-        if int(self.epochs) < 1 or int(self.batch_size) < 1:
-            raise ValueError(f"Config {self.name!r}: epochs and batch_size must be >= 1, got "
-                             f"{self.epochs} and {self.batch_size}.")
+        for field_name in ("epochs", "batch_size"):
+            v = getattr(self, field_name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Config {self.name!r}: epochs and batch_size must be "
+                                 f"integers >= 1, got {field_name}={v!r}.")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10:
+            raise ValueError(f"Config {self.name!r}: learning_rate must be a number in "
+                             f"(0, 10), got {lr!r}; e.g. 2e-3.")
+        _check_factory(self.name, "augment", self.augment, 1,
+                       "augment(tasks) -> policy, e.g. lambda tasks: shared(['hflip'], tasks)")
+        _check_factory(self.name, "weighting", self.weighting, 0,
+                       "weighting() -> strategy, e.g. lambda: Uncertainty()")
+        if self.loss_weights is not None and (not isinstance(self.loss_weights, Mapping) or not all(
+                isinstance(w, (int, float)) and np.isfinite(w) and w >= 0
+                for w in self.loss_weights.values())):
+            raise ValueError(f"Config {self.name!r}: loss_weights must be {{task: weight >= 0}}, "
+                             f"got {self.loss_weights!r}.")
+        _check_model_kwargs(self.name, self.model_kwargs)
+        if not isinstance(self.description, str):
+            raise ValueError(f"Config {self.name!r}: description must be text, got "
+                             f"{self.description!r}.")
         if self.schedule not in SCHEDULES or not 0.0 <= float(self.warmup) < 1.0:
             raise ValueError(f"Config {self.name!r}: schedule must be one of {SCHEDULES} and "
                              f"warmup in [0, 1); got {self.schedule!r}, {self.warmup!r}.")
-        if self.augment is not None and not callable(self.augment):
-            raise TypeError(f"Config {self.name!r}: augment must be a factory "
-                            "augment(tasks) -> policy, e.g. lambda tasks: shared(tasks, ops).")
-        owned = {"learning_rate": "learning_rate", "loss_weights": "loss_weights",
-                 "weighting": "weighting", "compile": None, "per_task_inputs": "augment",
-                 "share_encoder": "model"}
-        clash = sorted(set(self.model_kwargs) & set(owned))
-        if clash:
-            raise ValueError(
-                f"Config {self.name!r}: model_kwargs {clash} are set by the Config itself; use "
-                + ", ".join(f"Config({owned[k]}=...)" for k in clash if owned[k])
-                + " instead (a per-task policy turns on per-task inputs; compile is managed).")
-        if self.weighting is not None and not callable(self.weighting):
-            raise TypeError(f"Config {self.name!r}: weighting must be a factory "
-                            "weighting() -> strategy, e.g. lambda: Uncertainty().")
         if self.builder is not None:
             if not callable(self.builder):
                 raise TypeError(f"Config {self.name!r}: builder must be a function "
@@ -228,7 +291,8 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     """
     seed_everything(seed)
     policy = config.augment(tasks) if config.augment is not None else None
-    per_task = isinstance(policy, PerTaskPolicy)  # one view per task: one input per task
+    # one view per task: one input per task (image or text policies say so)
+    per_task = getattr(policy, "views_per_task", False)
     model = _model_for(data, tasks, config, per_task)
     # One iterator for all epochs (repeat + steps_per_epoch): the same batches as a new
     # iterator per epoch, without restarting the pipeline every epoch.
@@ -344,22 +408,41 @@ def _task_metrics(task: Task, logs: Mapping[str, float], n_tasks: int) -> dict[s
     return out
 
 
-def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
-               experiment: str = "default", store: ResultsStore | None = None,
-               splits: Sequence[str] = ("test",), verbose: int = 0,
-               progress: bool = True) -> pd.DataFrame:
+class GridError(RuntimeError):
+    """Some runs of a grid failed; the rows of the others are stored (and in ``rows``).
+
+    Attributes:
+        failures: ``[(config name, seed, "ExceptionType: message"), ...]``.
+        rows: the rows of the runs that finished.
+    """
+
+    def __init__(self, failures: list[tuple[str, int, str]], rows: pd.DataFrame) -> None:
+        lines = "; ".join(f"{c!r} seed {s}: {e}" for c, s, e in failures)
+        super().__init__(f"{len(failures)} run(s) failed: {lines}. The other runs' rows are "
+                         "stored; fix the failing configs and run the grid again to train only "
+                         "what is missing.")
+        self.failures = failures
+        self.rows = rows
+
+
+def run_config(data: MultiTaskData | Callable[[], MultiTaskData], config: Config,
+               seeds: Iterable[int], experiment: str = "default",
+               store: ResultsStore | None = None, splits: Sequence[str] = ("test",),
+               verbose: int = 0, progress: bool = True,
+               executor: concurrent.futures.Executor | None = None) -> pd.DataFrame:
     """Run ``config`` once per seed; return tidy rows, resuming from ``store``.
 
     Args:
         data: the dataset (fixed across seeds; seeds vary initialisation, shuffling and
-            augmentation).
+            augmentation), or a function that makes it (cheaper to send to workers).
         config: what to train.
         seeds: one run per seed.
-        experiment: groups rows in the store (one CSV per experiment).
-        store: a :class:`ResultsStore`; finished ``(config, seed)`` pairs are loaded, not
-            re-trained, and new ones are appended atomically as soon as they finish.
+        experiment: groups rows in the store (one folder per experiment).
+        store: a :class:`~mtl_utils.store.ResultsStore`; finished ``(config, seed)`` pairs
+            are loaded, not re-trained, and new ones are stored atomically as they finish.
         splits: which splits to evaluate (``"test"``, ``"val"``, ``"train"``).
         progress: print one line per seed (trained, with its time, or found in the store).
+        executor: run the seeds on a ``concurrent.futures.Executor`` (see :func:`run_grid`).
 
     Returns:
         A DataFrame with :data:`ROW_COLUMNS`, a row per ``(seed, task, metric, split)``.
@@ -368,81 +451,191 @@ def run_config(data: MultiTaskData, config: Config, seeds: Iterable[int],
         ValueError: unknown tasks, stored rows for this config name that were made with
             different settings (rename the config, or use a fresh results folder), or that
             lack a requested split.
+        GridError: some seeds failed (the others' rows are stored).
 
     Introduced in notebook 01.
     """
-    tasks = select_tasks(data.tasks, config.tasks)
-    fingerprint = config.fingerprint(data)
-    frames = []
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("run_config needs at least one seed, e.g. seeds=[0, 1, 2].")
-    for seed in seeds:
-        if store is not None:
-            old = store.done(experiment, config.name, seed)
-            if len(old):
-                stale = set(old["fingerprint"].astype(str)) - {fingerprint}
-                if stale:
-                    raise ValueError(
-                        f"results store {store.folder} has rows for config {config.name!r} "
-                        f"(experiment {experiment!r}, seed {seed}) made with other settings "
-                        f"(fingerprint {sorted(stale)} != {fingerprint}), or by an older "
-                        "mtl_utils. Give the new settings a new config name, or use a fresh "
-                        "RESULTS_DIR.")
-                missing = sorted(set(splits) - set(old["split"]))
-                if missing:
-                    raise ValueError(
-                        f"results store {store.folder} has config {config.name!r} (experiment "
-                        f"{experiment!r}, seed {seed}) evaluated on {sorted(set(old['split']))}"
-                        f" but not on {missing}. Run it with those splits under a new config "
-                        "or experiment name, or use a fresh RESULTS_DIR.")
-                if progress:
-                    print(f"{experiment} | {config.name} | seed {seed}: found in the results "
-                          "store, skipped")
-                frames.append(old[old["split"].isin(splits)])
-                continue
-        rows, history = _run_one_seed(data, tasks, config, seed, experiment, splits, verbose)
-        rows["fingerprint"] = fingerprint
-        if store is not None:
-            store.append(rows, history)
-        if progress:
-            print(f"{experiment} | {config.name} | seed {seed}: trained in "
-                  f"{rows['seconds'].iloc[0]:.1f} s")
-        frames.append(rows)
-    return pd.concat(frames, ignore_index=True)[list(ROW_COLUMNS)]
+    return run_grid(data, [config], seeds, experiment, store, splits, progress, executor,
+                    verbose=verbose)
 
 
-def _run_one_seed(data, tasks, config, seed, experiment, splits, verbose):
-    metrics, history, seconds, params = train_and_evaluate(data, tasks, config, seed, splits,
-                                                           verbose)
-    per_epoch = steady_epoch_seconds(history["epoch_seconds"])
-    steps = -(-len(data.train) // int(config.batch_size))
-    rows = [dict(experiment=experiment, config=config.name, seed=seed, task=task,
-                 metric=metric, value=value, split=split, epochs=int(config.epochs),
-                 seconds=seconds, epoch_seconds=per_epoch, step_ms=1000 * per_epoch / steps,
-                 n_train=len(data.train), params=params[task])
-            for split, per_task in metrics.items() for task, values in per_task.items()
-            for metric, value in values.items()]
-    return pd.DataFrame(rows), _history_rows(experiment, config.name, seed, history)
+def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterable[Config],
+             seeds: Iterable[int], experiment: str = "default",
+             store: ResultsStore | None = None, splits: Sequence[str] = ("test",),
+             progress: bool = True, executor: concurrent.futures.Executor | None = None,
+             verbose: int = 0) -> pd.DataFrame:
+    """Every ``(config, seed)`` of a grid; rows of all of them, in grid order.
 
-
-def run_grid(data: MultiTaskData, configs: Iterable[Config], seeds: Iterable[int],
-             experiment: str = "default", store: ResultsStore | None = None,
-             splits: Sequence[str] = ("test",), progress: bool = True) -> pd.DataFrame:
-    """:func:`run_config` for several configs; rows of all of them.
+    Runs already in ``store`` are read back. The others train here, one after the other, or
+    on ``executor``, any ``concurrent.futures.Executor``: :func:`process_pool` on this
+    machine, or a Dask cluster's ``Client(...).get_executor()`` on many. Each run then
+    happens in a worker, which stores its own rows (give workers a store on a folder they
+    all see), and the numbers equal a sequential run's for the same seeds. A run that fails
+    does not stop the others.
 
     Raises:
-        ValueError: two configs with the same name.
+        ValueError: two configs with the same name, no seed, or stored rows that do not fit
+            (see :func:`run_config`).
+        GridError: some runs failed; every other run's rows are stored.
 
-    Introduced in notebook 02.
+    Introduced in notebook 02; executors in notebook 06.
     """
+    source = data
+    data = data() if callable(data) and not isinstance(data, MultiTaskData) else data
     configs = list(configs)
     names = [c.name for c in configs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"config names must be unique within a grid; repeated: {dupes}.")
-    seeds = list(seeds)
-    return pd.concat([run_config(data, c, seeds, experiment, store, splits, progress=progress)
-                      for c in configs], ignore_index=True)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("a grid needs at least one seed, e.g. seeds=[0, 1, 2].")
+    prints = print if progress else (lambda *args, **kwargs: None)
+    fingerprints = {c.name: c.fingerprint(data) for c in configs}
+    results: dict[tuple[str, int], pd.DataFrame] = {}
+    todo = []
+    for config in configs:
+        for seed in seeds:
+            old = _stored_rows(store, experiment, config, seed, fingerprints[config.name],
+                               splits)
+            if old is None:
+                todo.append((config, seed))
+            else:
+                prints(f"{experiment} | {config.name} | seed {seed}: found in the results "
+                       "store, skipped")
+                results[(config.name, seed)] = old
+    failures: list[tuple[str, int, str]] = []
+    first_error: BaseException | None = None
+
+    def finished(config: Config, seed: int, rows: pd.DataFrame | BaseException) -> None:
+        if isinstance(rows, BaseException):
+            failures.append((config.name, seed, f"{type(rows).__name__}: {rows}"))
+            prints(f"{experiment} | {config.name} | seed {seed}: FAILED ({failures[-1][2]})")
+        else:
+            results[(config.name, seed)] = rows
+            prints(f"{experiment} | {config.name} | seed {seed}: trained in "
+                   f"{rows['seconds'].iloc[0]:.1f} s")
+
+    folder = None if store is None else str(store.folder)
+    if executor is None:
+        for config, seed in todo:
+            try:
+                rows = _train_cell(data, config, seed, experiment, splits, verbose,
+                                   fingerprints[config.name], folder)
+            except Exception as err:  # noqa: BLE001 - reported per run, raised at the end
+                rows, first_error = err, first_error or err
+            finished(config, seed, rows)
+    else:
+        payload = source if source is not data else data
+        futures = {executor.submit(run_cell, cloudpickle.dumps(
+            (payload, config, seed, experiment, tuple(splits), verbose,
+             fingerprints[config.name], folder))): (config, seed) for config, seed in todo}
+        for future in concurrent.futures.as_completed(futures):
+            config, seed = futures[future]
+            try:
+                rows = cloudpickle.loads(future.result())
+            except Exception as err:  # noqa: BLE001 - reported per run, raised at the end
+                rows, first_error = err, first_error or err
+            finished(config, seed, rows)
+    done = [results[(c.name, s)] for c in configs for s in seeds if (c.name, s) in results]
+    out = (pd.concat(done, ignore_index=True)[list(ROW_COLUMNS)] if done
+           else pd.DataFrame(columns=list(ROW_COLUMNS)))
+    if failures:
+        raise GridError(failures, out) from first_error
+    return out
 
 
+def _stored_rows(store: ResultsStore | None, experiment: str, config: Config, seed: int,
+                 fingerprint: str, splits: Sequence[str]) -> pd.DataFrame | None:
+    """A run's stored rows for ``splits`` (``None`` if it has not run), after checking that
+    they were made with these settings and hold every split asked for."""
+    if store is None:
+        return None
+    old = store.done(experiment, config.name, seed)
+    if not len(old):
+        return None
+    stale = set(old["fingerprint"].astype(str)) - {fingerprint}
+    if stale:
+        raise ValueError(
+            f"results store {store.folder} has rows for config {config.name!r} "
+            f"(experiment {experiment!r}, seed {seed}) made with other settings "
+            f"(fingerprint {sorted(stale)} != {fingerprint}), or by an older mtl_utils. Give "
+            "the new settings a new config name, or use a fresh RESULTS_DIR.")
+    missing = sorted(set(splits) - set(old["split"]))
+    if missing:
+        raise ValueError(
+            f"results store {store.folder} has config {config.name!r} (experiment "
+            f"{experiment!r}, seed {seed}) evaluated on {sorted(set(old['split']))} but not on "
+            f"{missing}. Run it with those splits under a new config or experiment name, or "
+            "use a fresh RESULTS_DIR.")
+    return old[old["split"].isin(splits)][list(ROW_COLUMNS)]
+
+
+def _train_cell(data: MultiTaskData, config: Config, seed: int, experiment: str,
+                splits: Sequence[str], verbose: int, fingerprint: str,
+                folder: str | None) -> pd.DataFrame:
+    """Train one ``(config, seed)``, store its rows (if ``folder``) and return them."""
+    tasks = select_tasks(data.tasks, config.tasks)
+    metrics, history, seconds, params = train_and_evaluate(data, tasks, config, seed, splits,
+                                                           verbose)
+    per_epoch = steady_epoch_seconds(history["epoch_seconds"])
+    steps = -(-len(data.train) // int(config.batch_size))
+    rows = pd.DataFrame([dict(
+        experiment=experiment, config=config.name, seed=seed, task=task, metric=metric,
+        value=value, split=split, epochs=int(config.epochs), seconds=seconds,
+        epoch_seconds=per_epoch, step_ms=1000 * per_epoch / steps, n_train=len(data.train),
+        params=params[task], fingerprint=fingerprint)
+        for split, per_task in metrics.items() for task, values in per_task.items()
+        for metric, value in values.items()], columns=list(ROW_COLUMNS))
+    if folder is not None:
+        ResultsStore(folder).append(rows, _history_rows(experiment, config.name, seed, history))
+    return rows
+
+
+_DATA: dict[bytes, MultiTaskData] = {}  # data made by a factory, once per worker process
+
+
+def run_cell(payload: bytes) -> bytes:
+    """Train one run in a worker: ``payload`` is the cloudpickled arguments of a grid cell
+    (the data or a function making it, the config, the seed, ...); returns its cloudpickled
+    rows. What :func:`run_grid` submits to an executor."""
+    source, config, seed, experiment, splits, verbose, fingerprint, folder = (
+        cloudpickle.loads(payload))
+    if callable(source) and not isinstance(source, MultiTaskData):
+        key = hashlib.sha1(cloudpickle.dumps(source)).digest()
+        if key not in _DATA:
+            _DATA.clear()
+            _DATA[key] = source()
+        source = _DATA[key]
+    return cloudpickle.dumps(_train_cell(source, config, seed, experiment, splits, verbose,
+                                         fingerprint, folder))
+
+
+def limit_threads(threads: int | None) -> None:
+    """Limit this process's TensorFlow to ``threads`` threads (before it runs any op): give
+    each of several workers on one machine its share of the cores. A Dask cluster's workers:
+    ``client.run(limit_threads, 1)``.
+
+    Introduced in notebook 06.
+    """
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+
+
+def process_pool(workers: int, threads: int | None = None
+                 ) -> concurrent.futures.ProcessPoolExecutor:
+    """A process pool for :func:`run_grid` on this machine: ``workers`` fresh processes
+    (spawned, not forked, since TensorFlow's threads do not survive a fork), each limited to
+    ``threads`` TensorFlow threads (default: the cores divided among the workers).
+
+    Training is CPU-bound: more workers than cores do not run faster.
+
+    Introduced in notebook 06.
+    """
+    if int(workers) < 1:
+        raise ValueError(f"process_pool needs workers >= 1, got {workers}.")
+    threads = threads or max(1, (os.cpu_count() or 1) // int(workers))
+    return concurrent.futures.ProcessPoolExecutor(
+        int(workers), mp_context=multiprocessing.get_context("spawn"),
+        initializer=limit_threads, initargs=(threads,))

@@ -25,7 +25,7 @@ Introduced in notebook 00 (and in notebook 10 for kinds of your own).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
@@ -214,12 +214,15 @@ class LabelKind:
             raise ValueError(f"unknown head pool {pool!r}; choose one of "
                              f"{', '.join(HEAD_POOLS)}.")
         n = task.name
+        one_d = len(features.shape) == 3  # (B, L, F): a sequence's features
         if pool == "flatten":
             x = layers.Flatten(name=f"{n}_head_flat")(features)
         elif pool == "max":
-            x = layers.GlobalMaxPooling2D(name=f"{n}_head_pool")(features)
+            pooling = layers.GlobalMaxPooling1D if one_d else layers.GlobalMaxPooling2D
+            x = pooling(name=f"{n}_head_pool")(features)
         else:
-            x = layers.GlobalAveragePooling2D(name=f"{n}_head_pool")(features)
+            pooling = layers.GlobalAveragePooling1D if one_d else layers.GlobalAveragePooling2D
+            x = pooling(name=f"{n}_head_pool")(features)
         x = layers.Dense(hidden, activation="relu", name=f"{n}_head_dense")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"{n}_head_dropout")(x)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -19,18 +20,20 @@ from keras import KerasTensor, layers
 
 from .tasks import Task, task_dict
 
-ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50")
+ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50", "text_cnn")
 BN_MOMENTUM = 0.9  # Keras' default 0.99 leaves moving statistics stale in short runs.
 
 
-def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+def _check_input_shape(input_shape: Sequence[int], ranks: Sequence[int] = (1, 3)
+                       ) -> tuple[int, ...]:
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
+    if len(shape) not in ranks or min(shape) < 1:
+        want = " or ".join({1: "(length,) of token ids", 3: "(height, width, channels)"}[r]
+                           for r in ranks)
         raise ValueError(
-            f"input_shape must be (height, width, channels), got {tuple(input_shape)}; "
-            "use data.image_shape or images.shape[1:]."
-        )
-    return shape  # type: ignore[return-value]
+            f"input_shape must be {want}, got {tuple(input_shape)}; use data.image_shape "
+            "(the shape of one example).")
+    return shape
 
 
 @keras.saving.register_keras_serializable(package="mtl_utils")
@@ -109,30 +112,44 @@ def _conv_bn(x, filters: int, name: str, strides: int = 1):
 
 
 def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
-                  filters: Sequence[int] = (32, 64, 64), name: str = "encoder") -> keras.Model:
-    """The shared trunk ``g(x)``: a Keras model from images to a 4-D feature map.
+                  filters: Sequence[int] = (32, 64, 64), name: str = "encoder",
+                  vocab_size: int | None = None, embed_dim: int = 64) -> keras.Model:
+    """The shared trunk ``g(x)``: a Keras model from inputs to a feature map.
 
     Args:
-        input_shape: ``(H, W, C)`` of the images.
+        input_shape: ``(H, W, C)`` of the images, or ``(L,)`` token ids for ``text_cnn``.
         kind: ``"small_cnn"`` (conv-BN-ReLU blocks, max-pooling after the first two),
-            ``"resnet"`` (a small residual network with the same widths), or
+            ``"resnet"`` (a small residual network with the same widths),
             ``"resnet50"`` (``keras.applications.ResNet50``, ``weights=None``; inputs
-            of at least 32x32).
-        filters: widths of the blocks (``small_cnn`` and ``resnet``).
+            of at least 32x32), or ``"text_cnn"`` (an embedding, then a 1-D convolution per
+            width in ``filters``; notebook 09).
+        filters: widths of the blocks.
         name: layer name; multi-task training strategies find the shared variables by it.
+        vocab_size, embed_dim: the token vocabulary (padding id 0 included) and the
+            embedding width (``text_cnn`` only).
 
     Returns:
-        A ``keras.Model`` mapping ``(B, H, W, C)`` to ``(B, h, w, F)``.
+        A ``keras.Model`` mapping ``(B, H, W, C)`` to ``(B, h, w, F)`` (or ``(B, L)`` to
+        ``(B, L, F)``).
 
     Raises:
-        ValueError: unknown ``kind`` or a bad ``input_shape``.
+        ValueError: unknown ``kind``, a bad ``input_shape`` for the kind, or ``text_cnn``
+            without ``vocab_size``.
 
-    Introduced in notebook 01.
+    Introduced in notebook 01 (text in notebook 09).
     """
-    shape = _check_input_shape(input_shape)
     if kind not in ENCODERS:
         raise ValueError(f"unknown encoder {kind!r}; choose one of {', '.join(ENCODERS)}.")
+    shape = _check_input_shape(input_shape, (1,) if kind == "text_cnn" else (3,))
     inputs = keras.Input(shape=shape, name=f"{name}_input")
+    if kind == "text_cnn":
+        if not vocab_size or int(vocab_size) < 2:
+            raise ValueError("the text_cnn encoder needs vocab_size >= 2 (the token ids' "
+                             f"range, padding 0 included), got {vocab_size!r}.")
+        x = layers.Embedding(int(vocab_size), int(embed_dim), name=f"{name}_embed")(inputs)
+        for i, f in enumerate(filters):
+            x = layers.Conv1D(f, 3, padding="same", activation="relu", name=f"block{i}_conv")(x)
+        return keras.Model(inputs, x, name=name)
     if kind == "resnet50":
         if min(shape[:2]) < 32:
             raise ValueError(f"resnet50 needs images of at least 32x32, got {shape[:2]}.")
@@ -280,6 +297,7 @@ def build_training_state(model: keras.Model, tasks: Iterable[Task] | Mapping[str
 
 def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: Sequence[int],
                        encoder: str = "small_cnn", filters: Sequence[int] = (32, 64, 64),
+                       encoder_options: Mapping[str, Any] | None = None,
                        head_pool: str | Mapping[str, str] | None = None, hidden: int = 64,
                        per_task_inputs: bool = False, share_encoder: bool = True,
                        weighting=None,
@@ -292,6 +310,8 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         tasks: the tasks; one output per task, named after it.
         input_shape: ``(H, W, C)``.
         encoder, filters: see :func:`build_encoder`.
+        encoder_options: the encoder's other arguments (``vocab_size``, ``embed_dim`` for
+            ``text_cnn``).
         head_pool: pooling before dense heads, one value or ``{task: pool}``; ``None``
             uses each task's ``pool`` (see :class:`~mtl_utils.tasks.Task`).
         hidden: width of each head's hidden layer.
@@ -332,22 +352,24 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
     if weighting is not None and not share_encoder:
         raise ValueError("weighting strategies balance tasks on a shared encoder; "
                          "use share_encoder=True (or weighting=None for separate models).")
+    kind = "tokens" if len(shape) == 1 else "image"
     if per_task_inputs:
         # Keyed by task (what to_dataset feeds); the tensors need other names, since the
         # output layers carry the task names and Keras wants unique operation names.
-        inputs = {n: keras.Input(shape=shape, name=f"{n}_image") for n in tasks}
+        inputs = {n: keras.Input(shape=shape, name=f"{n}_{kind}") for n in tasks}
     else:
-        inputs = keras.Input(shape=shape, name="image")
+        inputs = keras.Input(shape=shape, name=kind)
+    options = dict(encoder_options or {})
     if share_encoder:
         # One encoder, called once per distinct input: once per step for a shared view,
         # once per view with per-task inputs. Every head reads the same feature tensor.
-        trunk = build_encoder(shape, encoder, filters)
+        trunk = build_encoder(shape, encoder, filters, **options)
         if per_task_inputs:
             feats = {n: trunk(inputs[n]) for n in tasks}
         else:
             feats = dict.fromkeys(tasks, trunk(inputs))
     else:
-        feats = {n: build_encoder(shape, encoder, filters, name=f"encoder_{n}")(
+        feats = {n: build_encoder(shape, encoder, filters, name=f"encoder_{n}", **options)(
             inputs[n] if per_task_inputs else inputs) for n in tasks}
     outputs = {n: build_head(t, feats[n], shape, pools[n], hidden) for n, t in tasks.items()}
     with warnings.catch_warnings():

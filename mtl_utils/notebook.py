@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from .augment import MIXING_OPS, OP_NAMES
+from .experiments import limit_threads, process_pool
 
 RESULTS_ENV = "MTL_RESULTS_DIR"
 DEFAULT_RESULTS_DIR = "../results"
@@ -249,3 +250,31 @@ def per_dataset(name: str, value: Any, datasets: Sequence[str], minimum: int = 1
                              f"one number for all, or a dict with keys {list(datasets)}.")
         return {d: check_int(f"{name}[{d!r}]", value[d], minimum) for d in datasets}
     return {d: check_int(name, value, minimum) for d in datasets}
+
+
+def grid_executor(workers: Any, scheduler: Any = None):
+    """The executor for a notebook's grid from its ``WORKERS`` and ``SCHEDULER`` parameters:
+    ``None`` (train here, one run after the other) when ``WORKERS`` is 0 and no scheduler is
+    given; a local :func:`~mtl_utils.experiments.process_pool` of ``WORKERS`` processes; or,
+    with ``SCHEDULER`` (a Dask scheduler's address, ``"tcp://host:8786"``), the executor of
+    a Dask client on that cluster, each of whose worker processes is limited to one
+    TensorFlow thread (start one worker process per core: ``dask worker <address>
+    --nworkers auto --nthreads 1``).
+
+    Raises:
+        ValueError: a bad ``WORKERS``.
+        ImportError: a scheduler given but Dask's ``distributed`` not installed (the fix).
+
+    Introduced in notebook 06.
+    """
+    workers = check_int("WORKERS", workers, 0)
+    if scheduler:
+        try:
+            from distributed import Client  # optional: only for clusters
+        except ImportError as err:
+            raise ImportError("parameter SCHEDULER needs Dask: pip install 'distributed' "
+                              "(the version in requirements.txt).") from err
+        client = Client(str(scheduler))
+        client.run(limit_threads, 1)
+        return client.get_executor()
+    return process_pool(workers) if workers else None

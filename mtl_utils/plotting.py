@@ -22,10 +22,17 @@ STYLE: dict[str, float] = {"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9}
 
 
 def _styled(fn: Callable) -> Callable:
+    """Run ``fn`` with :data:`STYLE` set, then put back exactly those settings (not all of
+    them, as ``plt.rc_context`` does: that would also undo the interactive mode a notebook's
+    inline backend turns on at its first figure, and later figures would not show)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with plt.rc_context(STYLE):
+        old = {k: plt.rcParams[k] for k in STYLE}
+        plt.rcParams.update(STYLE)
+        try:
             return fn(*args, **kwargs)
+        finally:
+            plt.rcParams.update(old)
     return wrapper
 
 

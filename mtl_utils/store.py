@@ -1,11 +1,26 @@
-"""The results store: tidy result rows and training histories in CSV files, written
-atomically, read back to resume a grid.
+"""The results store: each finished ``(config, seed)`` in files of its own, merged on read.
+
+Layout, readable by hand and by pandas::
+
+    <folder>/<experiment>/<config slug>__seed<k>.csv           result rows of one run
+    <folder>/<experiment>/<config slug>__seed<k>.history.csv   its per-epoch training log
+
+A run's files are written through a temporary file and an atomic rename (history first, the
+rows last, so rows mean "done"): a crash or a ``kill -9`` leaves a run's rows complete or
+absent, never half written. Runs never share a file, so several processes or machines may
+write one experiment at the same time (pieces of a grid in parallel) with no lock and no
+row lost; a run written twice (two workers did the same cell) is one file. Reading an
+experiment merges its files.
+
+A folder written by the first layout (``<folder>/<experiment>.csv`` holding every row) is
+migrated on first use, with a message, into this one.
 
 Introduced in notebook 01; resuming a grid in notebook 06.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -17,9 +32,10 @@ ROW_COLUMNS: tuple[str, ...] = (
     "experiment", "config", "seed", "task", "metric", "value", "split", "epochs",
     "seconds", "epoch_seconds", "step_ms", "n_train", "params", "fingerprint")
 HISTORY_COLUMNS: tuple[str, ...] = ("experiment", "config", "seed", "epoch", "key", "value")
+_DTYPES = {"config": str, "task": str, "metric": str, "experiment": str, "key": str}
 
 
-def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
+def atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` via a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -34,56 +50,119 @@ def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
-class ResultsStore:
-    """Append-only CSV tables under a folder, written atomically, read back to resume.
+def run_slug(config: str, seed: int) -> str:
+    """The file stem of one run: the config name made file-safe, a short hash of the name
+    (two names that slug alike stay apart), and the seed."""
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", config).strip("-")[:60] or "config"
+    digest = hashlib.sha1(config.encode()).hexdigest()[:6]
+    return f"{safe}-{digest}__seed{int(seed)}"
 
-    Each experiment has ``<folder>/<experiment>.csv`` (result rows) and
-    ``<folder>/<experiment>_history.csv`` (per-epoch training logs). Every append rewrites
-    the file through a temporary file and an atomic rename, so a crash leaves either the
-    old file or the new one, never half a file; rows of one ``(config, seed)`` are written
-    together.
+
+class ResultsStore:
+    """Result rows and training histories under a folder, one file per ``(config, seed)``.
+
+    Args:
+        folder: the results folder (created on first write).
+
+    Raises:
+        ValueError: ``folder`` exists and is not a folder (a file), naming it and the fix.
 
     Introduced in notebook 01; resuming a grid in notebook 06.
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(
+                f"results folder {str(self.folder)!r} exists and is not a folder; the store "
+                "keeps one folder per experiment inside it. Give RESULTS_DIR a folder path "
+                "(a new one is created), or move that file away.")
 
-    def _path(self, experiment: str, kind: str = "") -> Path:
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.folder)!r})"
+
+    # --------------------------------------------------------------------- paths
+    def _dir(self, experiment: str) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", experiment):
             raise ValueError(f"experiment name {experiment!r} must use letters, digits, "
-                             "'_', '-' or '.' (it names a file).")
-        return self.folder / f"{experiment}{kind}.csv"
+                             "'_', '-' or '.' (it names a folder).")
+        self._migrate(experiment)
+        return self.folder / experiment
+
+    def _files(self, experiment: str, history: bool = False) -> list[Path]:
+        folder = self._dir(experiment)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.glob("*.csv")
+                      if p.name.endswith(".history.csv") == history)
+
+    # ------------------------------------------------------------------- reading
+    def experiments(self) -> list[str]:
+        """The experiments stored in the folder."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name for p in self.folder.iterdir() if p.is_dir())
 
     def load(self, experiment: str) -> pd.DataFrame:
         """All result rows of an experiment (an empty frame if none)."""
-        path = self._path(experiment)
-        if not path.exists():
-            return pd.DataFrame(columns=list(ROW_COLUMNS))
-        return pd.read_csv(path, dtype={"config": str, "task": str, "metric": str})
+        return _concat([pd.read_csv(p, dtype=_DTYPES) for p in self._files(experiment)],
+                       ROW_COLUMNS)
 
     def load_history(self, experiment: str) -> pd.DataFrame:
         """All per-epoch history rows of an experiment (an empty frame if none)."""
-        path = self._path(experiment, "_history")
-        if not path.exists():
-            return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-        return pd.read_csv(path)
+        return _concat([pd.read_csv(p, dtype=_DTYPES)
+                        for p in self._files(experiment, history=True)], HISTORY_COLUMNS)
 
     def done(self, experiment: str, config: str, seed: int) -> pd.DataFrame:
         """The stored rows of one ``(config, seed)`` (empty if it has not run)."""
-        df = self.load(experiment)
-        return df[(df["config"] == config) & (df["seed"] == seed)]
+        path = self._dir(experiment) / f"{run_slug(config, seed)}.csv"
+        if not path.exists():
+            return pd.DataFrame(columns=list(ROW_COLUMNS))
+        return pd.read_csv(path, dtype=_DTYPES)
 
+    # ------------------------------------------------------------------- writing
     def append(self, rows: pd.DataFrame, history: pd.DataFrame | None = None) -> None:
-        """Add rows (and history rows) atomically; rows must name one experiment."""
+        """Store the rows (and history rows) of runs, each ``(config, seed)`` in its own
+        files, written atomically; rows must name one experiment."""
         experiments = set(rows["experiment"])
         if len(experiments) != 1:
             raise ValueError(f"append takes rows of one experiment, got {sorted(experiments)}.")
-        exp = experiments.pop()
-        if history is not None and len(history):
-            old = self.load_history(exp)
-            _atomic_write_csv(pd.concat([old, history], ignore_index=True)
-                              if len(old) else history, self._path(exp, "_history"))
-        old = self.load(exp)
-        _atomic_write_csv(pd.concat([old, rows], ignore_index=True) if len(old) else rows,
-                          self._path(exp))
+        folder = self._dir(experiments.pop())
+        for (config, seed), part in rows.groupby(["config", "seed"], sort=False):
+            stem = run_slug(config, seed)
+            if history is not None and len(history):
+                mine = history[(history["config"] == config) & (history["seed"] == seed)]
+                if len(mine):
+                    atomic_write_csv(mine, folder / f"{stem}.history.csv")
+            atomic_write_csv(part, folder / f"{stem}.csv")  # last: rows mean "done"
+
+    # ----------------------------------------------------------------- migration
+    def _migrate(self, experiment: str) -> None:
+        """Split a first-layout ``<experiment>.csv`` (and its history) into run files."""
+        old = self.folder / f"{experiment}.csv"
+        if not old.is_file():
+            return
+        old_history = self.folder / f"{experiment}_history.csv"
+        rows = pd.read_csv(old, dtype=_DTYPES)
+        history = pd.read_csv(old_history, dtype=_DTYPES) if old_history.is_file() else None
+        folder = self.folder / experiment
+        for (config, seed), part in rows.groupby(["config", "seed"], sort=False):
+            stem = run_slug(config, seed)
+            if history is not None:
+                mine = history[(history["config"] == config) & (history["seed"] == seed)]
+                if len(mine):
+                    atomic_write_csv(mine, folder / f"{stem}.history.csv")
+            atomic_write_csv(part, folder / f"{stem}.csv")
+        for path in (old, old_history):
+            try:  # another process may have migrated it at the same time
+                os.replace(path, path.with_name(path.name + ".migrated"))
+            except FileNotFoundError:
+                pass
+        print(f"results store: moved {old.name} ({len(rows)} rows) to one file per "
+              f"(config, seed) in {folder}/; the old file is kept as {old.name}.migrated")
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True)

@@ -42,6 +42,8 @@ class Task:
         metric_scale: factor turning the primary error metric into ``unit``
             (the image size for positions, so errors read in pixels).
         unit: unit of the primary metric, for tables and plots.
+        depends_on: words a text label depends on (``{"not", "never"}`` for a sentiment):
+            text policies that respect labels never delete or move them (notebook 09).
         head_pool: how this task's head pools the shared feature map: ``"max"`` for
             what-is-it labels that do not depend on where the object is, ``"flatten"`` for
             labels tied to a place in the image (a position, the left digit); ``None``
@@ -63,6 +65,7 @@ class Task:
     value_range: tuple[float, float] = (0.0, 1.0)
     metric_scale: float = 1.0
     unit: str = ""
+    depends_on: frozenset[str] = field(default_factory=frozenset)
     head_pool: str | None = None
 
     def __post_init__(self) -> None:
@@ -72,6 +75,7 @@ class Task:
                 "and underscores (it becomes a Keras output name)."
             )
         object.__setattr__(self, "not_invariant_to", frozenset(self.not_invariant_to))
+        object.__setattr__(self, "depends_on", frozenset(self.depends_on))
         self.label_kind.validate(self)
         if self.head_pool is not None and self.head_pool not in HEAD_POOLS:
             raise ValueError(f"Task {self.name!r}: unknown head_pool {self.head_pool!r}; "
@@ -191,6 +195,7 @@ class Task:
             if cfg.get(key) is not None:
                 cfg[key] = tuple(cfg[key])
         cfg["not_invariant_to"] = frozenset(cfg.get("not_invariant_to", ()))
+        cfg["depends_on"] = frozenset(cfg.get("depends_on", ()))
         return cls(**cfg)
 
 
@@ -253,10 +258,11 @@ def validate_labels(tasks: Iterable[Task] | Mapping[str, Task], images: np.ndarr
             shape does not match its task's kind.
     """
     images_shape = tuple(np.shape(images))
-    if len(images_shape) != 4:
+    if len(images_shape) not in (2, 4):
         raise ValueError(
-            f"images must be a 4-D batch (N, H, W, C); got shape {images_shape}. "
-            "Add a channel axis with images[..., None] or a batch axis with images[None]."
+            f"images must be a 4-D batch (N, H, W, C) (or token ids (N, L)); got shape "
+            f"{images_shape}. Add a channel axis with images[..., None] or a batch axis with "
+            "images[None]."
         )
     for name, task in task_dict(tasks).items():
         if name not in labels:

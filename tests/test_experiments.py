@@ -1,6 +1,5 @@
 """Experiments: tidy rows, a results store that survives crashes and resumes, Delta_m."""
 
-import os
 
 import numpy as np
 import pandas as pd
@@ -37,44 +36,6 @@ def test_delta_m_errors_name_the_problem():
         ex.delta_m({"acc": 0.5}, {"acc": 0.5, "err": 1.0}, [ACC, ERR])
     with pytest.raises(ValueError, match="is 0"):
         ex.delta_m({"acc": 0.5}, {"acc": 0.0}, [ACC])
-
-
-# --------------------------------------------------------------------- results store
-def _rows(config="c", seed=0, value=1.0):
-    return pd.DataFrame([dict(experiment="e", config=config, seed=seed, task="acc",
-                              metric="accuracy", value=value, split="test", epochs=1,
-                              seconds=0.1, n_train=10, params=5, fingerprint="f")])
-
-
-def test_store_appends_and_reads_back(tmp_path):
-    store = ex.ResultsStore(tmp_path)
-    store.append(_rows(seed=0))
-    store.append(_rows(seed=1, value=2.0))
-    df = store.load("e")
-    assert list(df["seed"]) == [0, 1] and list(df["value"]) == [1.0, 2.0]
-    assert len(store.done("e", "c", 1)) == 1 and len(store.done("e", "c", 2)) == 0
-
-
-def test_store_survives_an_interrupted_write(tmp_path, monkeypatch):
-    store = ex.ResultsStore(tmp_path)
-    store.append(_rows(seed=0))
-    before = (tmp_path / "e.csv").read_bytes()
-
-    def crash(*args, **kwargs):
-        raise KeyboardInterrupt("killed mid-write")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(KeyboardInterrupt):
-        store.append(_rows(seed=1))
-    monkeypatch.undo()
-    assert (tmp_path / "e.csv").read_bytes() == before  # old file intact
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no debris
-    assert list(store.load("e")["seed"]) == [0]
-
-
-def test_store_rejects_bad_experiment_names(tmp_path):
-    with pytest.raises(ValueError, match="names a file"):
-        ex.ResultsStore(tmp_path).load("../escape")
 
 
 # --------------------------------------------------------------------- running configs
@@ -147,12 +108,12 @@ def test_grid_resumes_from_the_store_without_duplicates(tiny, tmp_path, capsys):
     store = ex.ResultsStore(tmp_path)
     first = ex.run_config(tiny, _config(), [0], "grid", store)
     calls = []
-    original = ex._run_one_seed
-    ex._run_one_seed = lambda *a, **k: calls.append(a) or original(*a, **k)
+    original = ex._train_cell
+    ex._train_cell = lambda *a, **k: calls.append(a) or original(*a, **k)
     try:
         again = ex.run_config(tiny, _config(), [0, 1], "grid", store)
     finally:
-        ex._run_one_seed = original
+        ex._train_cell = original
     assert len(calls) == 1  # only seed 1 trained
     assert "seed 0: found in the results store, skipped" in capsys.readouterr().out
     stored = store.load("grid")
@@ -243,13 +204,27 @@ def test_model_kwargs_cannot_override_what_the_config_sets():
         ex.Config("x", model_kwargs={"share_encoder": False})
 
 
-def test_bad_configs_raise():
-    with pytest.raises(ValueError, match="'shared' or 'single'"):
-        ex.Config("x", model="both")
-    with pytest.raises(ValueError, match="epochs and batch_size"):
-        ex.Config("x", epochs=0)
-    with pytest.raises(TypeError, match="factory"):
-        ex.Config("x", augment="flip")
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(model="sharde"), ValueError, "model must be 'shared' or 'single', got 'sharde'"),
+    (dict(epochs=0), ValueError, "epochs and batch_size must be integers >= 1.*epochs=0"),
+    (dict(batch_size=2.5), ValueError, "batch_size=2.5"),
+    (dict(learning_rate=0), ValueError, "learning_rate must be a number in \\(0, 10\\)"),
+    (dict(learning_rate="2e-3"), ValueError, "learning_rate"),
+    (dict(schedule="step"), ValueError, "schedule must be one of"),
+    (dict(tasks="shape"), ValueError, "tasks must be a list of task names"),
+    (dict(augment="flip"), TypeError, "augment must be a factory augment\\(tasks\\)"),
+    (dict(augment=lambda: None), TypeError, "augment must be a factory"),
+    (dict(weighting=lambda tasks: None), TypeError, "weighting must be a factory weighting\\(\\)"),
+    (dict(loss_weights={"shape": -1}), ValueError, "loss_weights must be"),
+    (dict(model_kwargs={"encoder": "sharde"}), ValueError, "unknown encoder 'sharde'"),
+    (dict(model_kwargs={"fliters": (8,)}), ValueError, "\\['fliters'\\] are not arguments"),
+    (dict(model_kwargs={"filters": (8, 0)}), ValueError, "filters must be a non-empty list"),
+    (dict(description=3), ValueError, "description must be text"),
+])
+def test_every_config_field_is_checked_when_built(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ex.Config("x", **kwargs)
+    assert ex.Config("x", epochs=np.int64(3), model_kwargs={"filters": [8, 16]}).epochs == 3
 
 
 def test_one_task_histories_are_keyed_by_task_like_multi_task_ones(tiny, tmp_path):

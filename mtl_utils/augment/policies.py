@@ -181,6 +181,8 @@ class Policy:
         with_visibility: return per-task sample weights as a third element.
     """
 
+    views_per_task = False  # True: returns {task: view}, for a model with per-task inputs
+
     def __init__(self, tasks: Any, *, with_visibility: bool = False) -> None:
         self.tasks: dict[str, Task] = as_tasks(tasks)
         self.with_visibility = bool(with_visibility)
@@ -374,6 +376,8 @@ class PerTaskPolicy(Policy):
 
     Introduced in notebook 04.
     """
+
+    views_per_task = True  # a model fed by it takes one input per task
 
     def __init__(self, views: Mapping[str, Policy], tasks: Any, *,
                  with_visibility: bool = False) -> None:
