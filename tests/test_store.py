@@ -179,8 +179,8 @@ def test_a_failing_config_keeps_the_rows_of_the_others(small, tmp_path):
     configs = _configs(2) + [ex.Config("bad", tasks=["shape"], epochs=1, augment=broken,
                                        model_kwargs={"filters": (4, 4)})]
     store = ResultsStore(tmp_path)
-    with pytest.raises(ex.GridError, match="(?s)'bad' seed 0: RuntimeError:.*a bad augmentation policy"
-                       ) as info:
+    failed = "(?s)'bad' seed 0: RuntimeError:.*a bad augmentation policy"
+    with pytest.raises(ex.GridError, match=failed) as info:
         ex.run_grid(small, configs[:1] + configs[2:] + configs[1:2], [0], "grid", store,
                     progress=False)
     assert set(store.load("grid")["config"]) == {"c0", "c1"}  # run after the failure too
