@@ -1,15 +1,66 @@
 """mtl_utils: reusable pieces of the course on data augmentation in multi-task learning.
 
-Modules: ``tasks`` (the Task spec), ``data`` (offline datasets, tf.data pipelines),
-``augment`` (label-consistent augmentation), ``models`` (Keras builders), ``weighting``
-(loss-weighting strategies and the multi-task ``train_step``), ``experiments`` (seeded runs,
-results store, Delta_m) and ``plotting``.
+Modules, from the ground up: ``geometry`` (affine matrices, warps), ``kinds`` (label kinds),
+``tasks`` (the Task spec), ``data`` (offline datasets, tf.data pipelines), ``stats`` and
+``store`` (result statistics, the results store), ``augment`` (label-consistent
+augmentation), ``models`` (Keras builders), ``weighting`` (loss-weighting strategies and the
+multi-task ``train_step``), ``experiments`` (seeded runs, grids), ``plotting``.
+
+Importing it imports TensorFlow with its start-up chatter filtered out of stderr: the
+"oneDNN custom operations are on" and "Could not find cuda drivers" info lines and the
+"failed call to cuInit" line that a CPU-only machine always prints. Every other line
+TensorFlow writes while it starts is passed through, so a real problem still shows.
 """
 
 import os as _os
-
-# Quiet TensorFlow's C++ start-up logging (CUDA probes on CPU machines) unless the user
-# asked for it; this must happen before TensorFlow is first imported.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import re as _re
+import sys as _sys
+import tempfile as _tempfile
 
 __version__ = "0.1.0"
+
+# Known, harmless start-up lines of TensorFlow on a machine without a GPU.
+_CHATTER = _re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|oneDNN custom operations are on"
+    r"|Could not find cuda drivers on your machine"
+    r"|failed call to cuInit"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation placer already registered"
+    r"|TF-TRT Warning: Could not find TensorRT"
+    r"|This TensorFlow binary is optimized to use available CPU instructions"
+    r"|To enable the following instructions: .* in other operations, rebuild TensorFlow")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and find its devices with fd 2 sent to a file, then write back
+    every line that is not known start-up chatter."""
+    if "tensorflow" in _sys.modules:
+        return
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's own INFO and WARNING logs
+    try:
+        saved = _os.dup(2)
+    except OSError:  # no usable stderr (embedded interpreters): import as usual
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        return
+    with _tempfile.TemporaryFile() as log:
+        _sys.stderr.flush()
+        _os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device discovery prints the cuInit line
+        finally:
+            _sys.stderr.flush()
+            _os.dup2(saved, 2)
+            _os.close(saved)
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+    kept = [line for line in text.splitlines() if line.strip() and not _CHATTER.search(line)]
+    if kept:
+        print("\n".join(kept), file=_sys.stderr)
+
+
+_import_tensorflow_quietly()

@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADLINE_TAG = "headline"
+# The kernel's own start-up warning that it talks to us over local TCP (loopback only, in a
+# headless run) is not an error; show the kernel app's errors only.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(nb.parent),
                                 parameters={"RESULTS_DIR": str(results)}, kernel_name="python3",
-                                progress_bar=False)
+                                progress_bar=False, extra_arguments=KERNEL_ARGUMENTS)
         except pm.PapermillExecutionError as err:
             bar.close()
             print(f"\nFAILED: {nb.name}, cell {err.exec_count}: {err.ename}: {err.evalue}\n"
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         timings.append((nb.stem, time.perf_counter() - start))
+        bar.write(f"{nb.stem}: {timings[-1][1]:.0f} s")
     lines = [f"# Course run {stamp}", "",
              "Every numbered notebook executed with its default parameters by `make run`.",
              "", "| notebook | seconds |", "|---|---|"]

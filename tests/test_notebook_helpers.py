@@ -150,3 +150,26 @@ def test_adopt_copies_a_run_into_notebooks_without_the_run_s_paths(tmp_path):
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"]
                       for o in c.get("outputs", []))
     assert "../results" in printed  # the run's results folder, shown as the default
+
+
+def test_importing_the_package_filters_only_tensorflows_start_up_chatter():
+    import os
+    import subprocess
+    import sys
+
+    import mtl_utils
+
+    chatter = ["WARNING: All log messages before absl::InitializeLog() is called are written "
+               "to STDERR",
+               "I0000 00:00:1.1 1 port.cc:153] oneDNN custom operations are on. You may see",
+               "I0000 00:00:1.2 1 cudart_stub.cc:31] Could not find cuda drivers on your machine",
+               "E0000 00:00:1.3 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA"]
+    real = ["E0000 00:00:1.4 1 op_kernel.cc:1] OP_REQUIRES failed: out of memory",
+            "Traceback (most recent call last):"]
+    assert all(mtl_utils._CHATTER.search(line) for line in chatter)
+    assert not any(mtl_utils._CHATTER.search(line) for line in real)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    err = subprocess.run([sys.executable, "-c", "import mtl_utils, tensorflow as tf; "
+                          "tf.constant(1) + 1"], capture_output=True, text=True, env=env,
+                         timeout=120).stderr
+    assert "oneDNN" not in err and "cuInit" not in err and "cuda drivers" not in err, err
