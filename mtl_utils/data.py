@@ -495,7 +495,8 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
         shuffle: reshuffle every epoch (seeded). Use ``False`` to evaluate or predict.
         seed: seed for shuffling and augmentation.
         augment: a policy from :mod:`mtl_utils.augment`, called as
-            ``augment(images, labels, seed)`` on each batch.
+            ``augment(images, labels, seed)`` on each batch. Tasks the policy ``emits``
+            (auxiliary tasks) need no labels in ``split``.
         per_task_inputs: ``True`` (or task names) to feed models built with
             ``per_task_inputs=True``: the image is repeated as ``{task: image}`` unless the
             policy already returns one view per task.
@@ -521,10 +522,11 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     batch_size = _check_count("batch_size", batch_size)
     if tasks is None and augment is not None and getattr(augment, "tasks", None) is not None:
         tasks = augment.tasks
+    emitted = set(getattr(augment, "emits", ()))  # labels the policy writes itself
     if tasks is None:
         labels = dict(labels)
     else:
-        tasks = task_dict(tasks)
+        tasks = {n: t for n, t in task_dict(tasks).items() if n not in emitted}
         validate_labels(tasks, images, labels)
         labels = {t: labels[t] for t in tasks}
     if np.ndim(images) not in (2, 4):

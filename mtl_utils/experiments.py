@@ -58,6 +58,8 @@ from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks a
     paired_difference,
     paired_values,
     primary,
+    rows_from_scores,
+    score,
     summarize,
     verdict,
 )
@@ -282,15 +284,17 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     ``evaluate`` are not traced again; the metrics equal a fresh model's (tested).
 
     Returns:
-        ``(metrics, history, seconds, params)``: ``metrics[split][task][metric]``, the Keras
-        history dict (plus ``epoch_seconds``, each epoch's wall time), training wall time,
-        and ``{task: parameters}`` (the whole model's count for every task when the encoder
-        is shared; each task's own model otherwise).
+        ``(metrics, history, seconds, params, model)``: ``metrics[split][task][metric]``, the
+        Keras history dict (plus ``epoch_seconds``, each epoch's wall time), training wall
+        time, ``{task: parameters}`` (the whole model's count for every task when the encoder
+        is shared; each task's own model otherwise), and the trained model.
 
     Introduced in notebook 01.
     """
     seed_everything(seed)
     policy = config.augment(tasks) if config.augment is not None else None
+    # auxiliary tasks whose labels the policy writes join the model's tasks
+    tasks = {**tasks, **{n: policy.tasks[n] for n in getattr(policy, "emits", ())}}
     # one view per task: one input per task (image or text policies say so)
     per_task = getattr(policy, "views_per_task", False)
     model = _model_for(data, tasks, config, per_task)
@@ -310,13 +314,30 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
                              if not k.startswith(f"{name}_")})
     hist.history["epoch_seconds"] = timer.seconds
     metrics: dict[str, dict[str, dict[str, float]]] = {}
+    # auxiliary tasks (labels a policy writes) get an untransformed image's labels
+    evaluation = policy.for_evaluation() if hasattr(policy, "for_evaluation") else None
     for split in splits:
-        ds = to_dataset(data.split(split), tasks, 256, shuffle=False, per_task_inputs=per_task)
+        ds = to_dataset(data.split(split), tasks, 256, shuffle=False, augment=evaluation,
+                        per_task_inputs=per_task)
         logs = model.evaluate(ds, return_dict=True, verbose=0)
         metrics[split] = {n: _task_metrics(t, logs, len(tasks)) for n, t in tasks.items()}
     shared = config.model == "shared"
     params = {n: count_params(model) if shared else count_params(model, n) for n in tasks}
-    return metrics, hist.history, seconds, params
+    return metrics, hist.history, seconds, params, model
+
+
+def train_model(data: MultiTaskData, config: Config, seed: int, verbose: int = 0
+                ) -> tuple[keras.Model, pd.DataFrame]:
+    """Train one run of ``config`` and keep the model, for what comes after training (test-
+    time augmentation in notebook 10): the same training as :func:`run_config`, and its test
+    rows. The model is this run's own (not reused by the next run).
+
+    Introduced in notebook 10.
+    """
+    rows, model = _train_cell(data, config, seed, "train_model", ("test",), verbose,
+                              config.fingerprint(data), None)
+    _MODEL_CACHE.clear()  # the next run must not retrain the model handed out here
+    return model, rows
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -520,8 +541,8 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     if executor is None:
         for config, seed in todo:
             try:
-                rows = _train_cell(data, config, seed, experiment, splits, verbose,
-                                   fingerprints[config.name], folder)
+                rows, _ = _train_cell(data, config, seed, experiment, splits, verbose,
+                                      fingerprints[config.name], folder)
             except Exception as err:  # noqa: BLE001 - reported per run, raised at the end
                 rows, first_error = err, first_error or err
             finished(config, seed, rows)
@@ -573,11 +594,12 @@ def _stored_rows(store: ResultsStore | None, experiment: str, config: Config, se
 
 def _train_cell(data: MultiTaskData, config: Config, seed: int, experiment: str,
                 splits: Sequence[str], verbose: int, fingerprint: str,
-                folder: str | None) -> pd.DataFrame:
-    """Train one ``(config, seed)``, store its rows (if ``folder``) and return them."""
+                folder: str | None) -> tuple[pd.DataFrame, keras.Model]:
+    """Train one ``(config, seed)``, store its rows (if ``folder``); return them and the
+    trained model."""
     tasks = select_tasks(data.tasks, config.tasks)
-    metrics, history, seconds, params = train_and_evaluate(data, tasks, config, seed, splits,
-                                                           verbose)
+    metrics, history, seconds, params, model = train_and_evaluate(data, tasks, config, seed,
+                                                                  splits, verbose)
     per_epoch = steady_epoch_seconds(history["epoch_seconds"])
     steps = -(-len(data.train) // int(config.batch_size))
     rows = pd.DataFrame([dict(
@@ -589,7 +611,7 @@ def _train_cell(data: MultiTaskData, config: Config, seed: int, experiment: str,
         for metric, value in values.items()], columns=list(ROW_COLUMNS))
     if folder is not None:
         ResultsStore(folder).append(rows, _history_rows(experiment, config.name, seed, history))
-    return rows
+    return rows, model
 
 
 _DATA: dict[bytes, MultiTaskData] = {}  # data made by a factory, once per worker process
@@ -607,8 +629,9 @@ def run_cell(payload: bytes) -> bytes:
             _DATA.clear()
             _DATA[key] = source()
         source = _DATA[key]
-    return cloudpickle.dumps(_train_cell(source, config, seed, experiment, splits, verbose,
-                                         fingerprint, folder))
+    rows, _ = _train_cell(source, config, seed, experiment, splits, verbose, fingerprint,
+                          folder)
+    return cloudpickle.dumps(rows)
 
 
 def limit_threads(threads: int | None) -> None:

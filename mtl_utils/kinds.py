@@ -240,6 +240,19 @@ class LabelKind:
         weights (``None``: all visible). Default: the label does not move."""
         return y, None
 
+    def unmove(self, task: Task, prediction: tf.Tensor, matrices: tf.Tensor, height: Any,
+               width: Any, hflip: tf.Tensor | None) -> tf.Tensor:
+        """A prediction made on a view back in the original frame: the view was made with
+        forward ``matrices`` (and ``hflip``), so the prediction moves through their inverse.
+        Test-time augmentation by kind (:func:`mtl_utils.augment.tta`). Default: a
+        prediction in label space moves as a label does."""
+        return self.move(task, prediction, geometry.invert(matrices), height, width, hflip)[0]
+
+    def combine(self, task: Task, predictions: tf.Tensor) -> tf.Tensor:
+        """One prediction from ``(V, B, ...)`` predictions of ``V`` views, already in the
+        original frame: their mean (probabilities, points, masks, values)."""
+        return tf.reduce_mean(predictions, axis=0)
+
     def mix(self, task: Task, y: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor,
             box: tf.Tensor | None) -> tf.Tensor:
         """The label of example ``i`` mixed with that of ``partner[i]``: MixUp with weight
@@ -327,6 +340,14 @@ class ClassKind(LabelKind):
             return tf.where(hflip, mapped, y), None
         inv = np.argsort(np.asarray(task.flip_class_map))  # new column k comes from inv[k]
         return tf.where(hflip[:, None], tf.gather(y, inv, axis=1), y), None
+
+    def unmove(self, task, prediction, matrices, height, width, hflip):
+        if hflip is None or task.flip_class_map is None:
+            return prediction  # class probabilities do not move
+        # column k of the view's prediction is class k of the mirrored image: class
+        # fmap^-1(k) of the original, so original column j comes from column fmap[j]
+        return tf.where(hflip[:, None], tf.gather(prediction, list(task.flip_class_map),
+                                                  axis=1), prediction)
 
     def mix(self, task, y, partner, lam, box):
         s = (tf.one_hot(tf.cast(y, tf.int32), task.num_classes, dtype=tf.float32)
@@ -423,6 +444,12 @@ class MaskKind(LabelKind):
                                  fill_mode="constant", fill_value=0.0)
         return tf.cast(m, y.dtype), None
 
+    def unmove(self, task, prediction, matrices, height, width, hflip):
+        # probabilities: warped back bilinearly (labels use nearest, to stay binary)
+        return geometry.warp_images(tf.cast(prediction, tf.float32), geometry.invert(matrices),
+                                    interpolation="bilinear", fill_mode="constant",
+                                    fill_value=0.0)
+
     def mix(self, task, y, partner, lam, box):
         other = tf.gather(y, partner)
         if box is not None:
@@ -498,6 +525,16 @@ class AngleKind(LabelKind):
         new = tf.math.floormod(tf.atan2(d * cs + e * sn, a * cs + b * sn), TWO_PI)
         new = tf.where(new >= TWO_PI, new - TWO_PI, new)
         return tf.cast(new[:, None], y.dtype), None
+
+    def unmove(self, task, prediction, matrices, height, width, hflip):
+        # the prediction is a direction vector (cos, sin): turn it by the inverse's linear
+        # part, keeping its length (the model's confidence)
+        inv = geometry.invert(matrices)
+        a, b, d, e = inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 0], inv[:, 1, 1]
+        c, s_ = prediction[:, 0], prediction[:, 1]
+        v = tf.stack([a * c + b * s_, d * c + e * s_], axis=-1)
+        length = tf.norm(prediction, axis=-1, keepdims=True)
+        return v / tf.maximum(tf.norm(v, axis=-1, keepdims=True), 1e-12) * length
 
     def effect(self, task, op):
         return "turned" if op.changes_orientation else "kept"

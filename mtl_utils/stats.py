@@ -405,3 +405,34 @@ def describe_gains(table: pd.DataFrame, task: str, what: str = "gain") -> str:
         return (f"every 95% interval includes zero: no {what} is distinguishable from seed "
                 f"noise (largest mean: {best.config}{at(best)}, {best.text} {best.unit})")
     return "; ".join(real) + ("; the rest is within seed noise" if len(real) < len(g) else "")
+
+
+def score(tasks: Mapping[str, Task], labels: Mapping[str, np.ndarray],
+          predictions: Mapping[str, np.ndarray], batch: int = 1000) -> dict[str, float]:
+    """Each task's primary metric of ``predictions`` against ``labels`` (the same metric as
+    in training logs: accuracy, IoU, error in the task's unit).
+
+    Introduced in notebook 10.
+    """
+    out = {}
+    for name, task in task_dict(tasks).items():
+        metric = task.metrics()[0]
+        y, p = np.asarray(labels[name]), np.asarray(predictions[name])
+        for i in range(0, len(y), batch):  # in chunks: masks can be large
+            metric.update_state(y[i:i + batch], p[i:i + batch])
+        out[name] = float(metric.result())
+    return out
+
+
+def rows_from_scores(scores: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test"
+                     ) -> pd.DataFrame:
+    """Tidy result rows from a table of scores (columns ``config``, ``seed`` and one per
+    task, as :func:`score` gives them), for :func:`summarize` and the paired comparisons.
+
+    Introduced in notebook 10.
+    """
+    tasks = task_dict(tasks)
+    long = scores.melt(id_vars=["config", "seed"], value_vars=list(tasks), var_name="task")
+    long["metric"] = long["task"].map(lambda t: tasks[t].metric)
+    long["split"] = split
+    return long[["config", "seed", "task", "metric", "value", "split"]]

@@ -26,6 +26,7 @@ from mtl_utils.augment._core import (
     op_names,
     run_ops,
 )
+from mtl_utils.augment.beyond import QUANTITIES, AuxiliaryPolicy, tta, with_auxiliary
 from mtl_utils.augment.effects import label_damage, label_effect, label_effects
 from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, VFlip, Zoom
 from mtl_utils.augment.mixing import CutMix, MixUp, cutmix_batch, mixup_batch
@@ -78,7 +79,8 @@ __all__ = [
     "Op", "GeometricOp", "PhotometricOp", "MixingOp", "Identity",
     "Blur", "Brightness", "Contrast", "CutMix", "Cutout", "Grayscale", "HFlip", "Hue",
     "MixUp", "Noise", "Rotate", "Saturation", "Shear", "Translate", "VFlip", "Zoom",
-    "ComposedPolicy", "PerTaskPolicy", "Policy", "RandomPolicy", "SharedPolicy",
+    "AuxiliaryPolicy", "ComposedPolicy", "PerTaskPolicy", "Policy", "RandomPolicy",
+    "SharedPolicy", "QUANTITIES", "tta", "with_auxiliary",
     "affine_matrix", "apply_affine", "article_ops", "article_preset", "compose", "cutmix_batch",
     "from_legacy_params", "label_damage", "label_effect", "label_effects", "make_op",
     "mixup_batch", "op_at", "op_names", "per_task", "pool_op", "pool_table", "rand_augment",

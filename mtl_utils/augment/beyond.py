@@ -1,0 +1,216 @@
+"""Beyond training-time augmentation: test-time augmentation that un-moves predictions, and
+the drawn transform as an auxiliary task.
+
+Every geometric op is an invertible matrix and every label kind knows how it moves, so:
+
+* :func:`tta` predicts on several augmented views of each test image and maps each view's
+  predictions back to the original frame by kind (a position through the inverse matrix, a
+  mask warped back, an angle turned back, a size rescaled, class probabilities re-mapped
+  under a flip) before averaging them (:meth:`~mtl_utils.kinds.LabelKind.unmove`,
+  :meth:`~mtl_utils.kinds.LabelKind.combine`). ``combine="naive"`` averages the raw
+  predictions instead, as a tool that knows nothing of the labels would.
+* :func:`with_auxiliary` makes a shared policy also write what it drew as labels of extra
+  tasks (self-supervised label augmentation, Lee et al. 2020; AugSelf, Lee et al. 2021): the
+  scale of the transform, whether it flipped, how far it turned. An auxiliary task is a
+  :class:`~mtl_utils.tasks.Task` like any other; its head, loss and weight are those of its
+  kind, and the weighting strategies balance it with the rest.
+
+Introduced in notebook 10.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from mtl_utils.augment._core import (
+    MixingOp,
+    as_tasks,
+    batch_size,
+    check_images,
+    check_labels,
+    check_seed,
+    image_hw,
+    run_ops,
+    split_seed,
+)
+from mtl_utils.augment.policies import Policy, SharedPolicy
+from mtl_utils.tasks import Task
+
+#: What an auxiliary task can be taught, the kind its task must have, and its value for an
+#: untransformed image.
+QUANTITIES: dict[str, tuple[str, float]] = {
+    "scale": ("scalar", 1.0),  # sqrt|det A|: how much the content grew (a zoom out < 1)
+    "flip": ("class", 0.0),  # 1 where the view is mirrored (det A < 0), else 0
+    "rotation": ("angle", 0.0),  # how far the content turned, radians in [0, 2 pi)
+}
+
+
+def _quantity(name: str, matrices: tf.Tensor) -> tf.Tensor:
+    a, b = matrices[:, 0, 0], matrices[:, 0, 1]
+    d, e = matrices[:, 1, 0], matrices[:, 1, 1]
+    det = a * e - b * d
+    if name == "scale":
+        return tf.sqrt(tf.abs(det))
+    if name == "flip":
+        return tf.cast(det < 0, tf.float32)
+    return tf.math.floormod(tf.atan2(b, a), 2.0 * math.pi)
+
+
+def _as_label(task: Task, name: str, value: tf.Tensor) -> tf.Tensor:
+    if name == "flip":
+        return tf.cast(value, tf.int32)
+    if name == "scale":
+        lo, hi = task.value_range
+        return ((value - lo) / (hi - lo))[:, None]
+    return value[:, None]
+
+
+class AuxiliaryPolicy(Policy):
+    """A shared policy that also labels each example with what it drew.
+
+    Returns ``(images, labels)`` whose labels hold the main tasks' (moved by the policy)
+    and one per auxiliary task, computed from the example's composed matrix. Feed it
+    labels of the main tasks only; ``emits`` names the tasks it writes.
+
+    Args:
+        policy: a :class:`~mtl_utils.augment.SharedPolicy` (its matrices are read back).
+        auxiliary: ``{Task: quantity}``, the quantity one of :data:`QUANTITIES`.
+
+    Raises:
+        ValueError: an unknown quantity, a task whose kind does not fit it, a name that
+            clashes with a main task, or a policy that is not shared.
+
+    Introduced in notebook 10.
+    """
+
+    def __init__(self, policy: SharedPolicy, auxiliary: Mapping[Task, str]) -> None:
+        if not isinstance(policy, SharedPolicy):
+            raise ValueError(f"with_auxiliary needs a shared policy (shared(...)), got {policy!r}.")
+        for task, quantity in auxiliary.items():
+            if quantity not in QUANTITIES:
+                raise ValueError(f"unknown auxiliary quantity {quantity!r} for task "
+                                 f"{task.name!r}; choose one of {', '.join(QUANTITIES)}.")
+            kind = QUANTITIES[quantity][0]
+            if task.kind != kind or (quantity == "flip" and task.num_classes != 2):
+                raise ValueError(f"auxiliary task {task.name!r} learns {quantity!r}, a {kind} "
+                                 f"label{' with 2 classes' if quantity == 'flip' else ''}; it "
+                                 f"is a {task.kind} task. Make it Task({task.name!r}, {kind!r}"
+                                 f"{', num_classes=2' if quantity == 'flip' else ''}).")
+            if task.name in policy.tasks:
+                raise ValueError(f"auxiliary task {task.name!r} is also a main task of the "
+                                 "policy; give it another name.")
+        self.policy = policy
+        self.auxiliary = {t.name: (t, q) for t, q in auxiliary.items()}
+        super().__init__([*policy.tasks.values(), *auxiliary], with_visibility=False)
+
+    @property
+    def emits(self) -> tuple[str, ...]:
+        """The tasks whose labels this policy writes (not read from the data)."""
+        return tuple(self.auxiliary)
+
+    def __repr__(self) -> str:
+        aux = ", ".join(f"{n}: {q}" for n, (_, q) in self.auxiliary.items())
+        return f"AuxiliaryPolicy({self.policy!r}, {{{aux}}})"
+
+    def for_evaluation(self) -> AuxiliaryPolicy:
+        """The same tasks with no op: labels for untransformed (validation, test) images."""
+        return AuxiliaryPolicy(SharedPolicy([], self.policy.tasks),
+                               {t: q for t, q in self.auxiliary.values()})
+
+    @tf.autograph.experimental.do_not_convert
+    def __call__(self, images: Any, labels: Mapping[str, Any], seed: Any):
+        images = check_images(images)
+        main = check_labels(labels, self.policy.tasks, images)
+        seed = check_seed(seed)
+        x, y, _ = self.policy._run(images, main, seed)
+        h, w = image_hw(images)
+        m, _ = self.policy.sample_matrices(batch_size(images), h, w, seed)
+        for name, (task, quantity) in self.auxiliary.items():
+            y[name] = _as_label(task, quantity, _quantity(quantity, m))
+        return x, y
+
+
+def with_auxiliary(policy: SharedPolicy, auxiliary: Mapping[Task, str]) -> AuxiliaryPolicy:
+    """``policy`` that also writes what it drew as labels of auxiliary tasks, e.g.
+    ``with_auxiliary(shared([Zoom(0.3, isotropic=True)], tasks), {Task("zoom", "scalar",
+    value_range=(0.6, 1.5)): "scale"})``. Train the auxiliary tasks with the others (add
+    them to the model's tasks); evaluate with :meth:`AuxiliaryPolicy.for_evaluation`.
+
+    Returns and raises as :class:`AuxiliaryPolicy`.
+
+    Introduced in notebook 10.
+    """
+    return AuxiliaryPolicy(policy, auxiliary)
+
+
+def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
+        seed: int = 0, combine: str = "kind", include_original: bool = True,
+        batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Test-time augmentation: every task's prediction from several views of each image.
+
+    Each view applies ``policy`` (its geometric and photometric ops) with its own seed; the
+    model predicts on it; with ``combine="kind"`` each task's prediction is mapped back to
+    the original frame by its kind (the inverse of the view's matrix) and the views are
+    averaged; with ``combine="naive"`` the raw predictions are averaged as they are.
+
+    Args:
+        model: a model with one output per task of ``policy`` (``model.predict``).
+        images: ``(N, H, W, C)`` float32 in ``[0, 1]``.
+        policy: a shared policy without mixing ops (mixing has no inverse).
+        views: augmented views per image.
+        seed: seeds the views (view ``v`` uses ``[seed, v]``).
+        combine: ``"kind"`` or ``"naive"``.
+        include_original: also average the prediction on the image itself.
+        batch_size: prediction batch size.
+
+    Returns:
+        ``{task: (N, ...) numpy array}`` in the original frame.
+
+    Raises:
+        ValueError: a mixing op in the policy, ``views < 1``, or an unknown ``combine``.
+
+    Introduced in notebook 10.
+    """
+    if combine not in ("kind", "naive"):
+        raise ValueError(f"combine must be 'kind' or 'naive', got {combine!r}.")
+    if int(views) < 1:
+        raise ValueError(f"views must be >= 1, got {views}.")
+    if not isinstance(policy, SharedPolicy) or any(isinstance(o, MixingOp)
+                                                   for o in policy.ops):
+        raise ValueError("tta needs a shared policy without mixing ops (a mixed image has no "
+                         f"inverse); got {policy!r}.")
+    tasks = as_tasks(policy.tasks)
+    images = np.asarray(images, np.float32)
+    n, h, w = images.shape[:3]
+    outputs: dict[str, list] = {t: [] for t in tasks}
+    if include_original:
+        for t, p in _predict(model, images, batch_size, tasks).items():
+            outputs[t].append(p)
+    for v in range(int(views)):
+        s = tf.constant([seed, v], tf.int64)
+        view, _, _ = run_ops(policy.ops, split_seed(s, len(policy.ops)), tf.constant(images),
+                             {}, {}, fill_mode=policy.fill_mode)
+        m, hflip = policy.sample_matrices(n, h, w, s)
+        for t, p in _predict(model, view.numpy(), batch_size, tasks).items():
+            if combine == "kind":
+                p = tasks[t].label_kind.unmove(tasks[t], tf.constant(p), m, h, w, hflip)
+            outputs[t].append(p)
+    return {t: np.asarray(tasks[t].label_kind.combine(tasks[t], tf.stack(
+        [tf.cast(p, tf.float32) for p in ps]))) for t, ps in outputs.items()}
+
+
+def _predict(model: Any, images: np.ndarray, batch_size: int,
+             tasks: Mapping[str, Task]) -> dict[str, np.ndarray]:
+    out = model.predict(images, batch_size=batch_size, verbose=0)
+    if not isinstance(out, Mapping):
+        out = dict(zip(tasks, out if isinstance(out, (list, tuple)) else [out]))
+    missing = [t for t in tasks if t not in out]
+    if missing:
+        raise ValueError(f"the model has no output for task(s) {missing} of the policy; its "
+                         f"outputs: {sorted(out)}.")
+    return {t: np.asarray(out[t]) for t in tasks}
