@@ -826,29 +826,38 @@ def _load_imdb(n: int, n_val: int, n_test: int, seed: int, max_length: int,
 # ================================================================================ EDA ops
 @dataclass(frozen=True)
 class SynonymTable:
-    """A synonym table over a vocabulary's ids, as the ops use it inside ``tf.data``.
+    """A synonym table over a vocabulary's ids, flat, as the ops gather from it in ``tf.data``.
 
     Attributes:
-        ids: ``(V, K)`` int32, row ``t`` holds the synonyms of token ``t`` (then zeros).
+        flat: ``(S,)`` int32, every token's synonyms one after the other (token order).
+        offsets: ``(V,)`` int32, where token ``t``'s synonyms start in ``flat``.
         counts: ``(V,)`` int32, how many synonyms token ``t`` has.
     """
 
-    ids: np.ndarray
+    flat: np.ndarray
+    offsets: np.ndarray
     counts: np.ndarray
 
     @classmethod
     def build(cls, vocabulary: Sequence[str], synonyms: Mapping[str, Sequence[str]]
               ) -> SynonymTable:
         """The table of ``synonyms`` (``{word: [synonym, ...]}``) restricted to
-        ``vocabulary`` (synonyms outside it are dropped)."""
+        ``vocabulary`` (synonyms outside it are dropped; padding and ``[UNK]`` have none)."""
         index = {w: i for i, w in enumerate(vocabulary)}
-        rows = [[index[s] for s in synonyms.get(w, ()) if s in index and s != w] if i > 1
+        rows = [[index[x] for x in synonyms.get(w, ()) if x in index and x != w] if i > 1
                 else [] for i, w in enumerate(vocabulary)]
-        width = max(1, max(len(r) for r in rows))
-        ids = np.zeros((len(vocabulary), width), np.int32)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = r
-        return cls(ids, np.array([len(r) for r in rows], np.int32))
+        counts = np.array([len(r) for r in rows], np.int32)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+        flat = np.array([x for r in rows for x in r] or [0], np.int32)
+        return cls(flat, offsets, counts)
+
+    def tensors(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``(flat, offsets, counts)`` as constants (inside the traced pipeline)."""
+        return tf.constant(self.flat), tf.constant(self.offsets), tf.constant(self.counts)
+
+    def fingerprint(self) -> str:
+        """A short checksum of the table (part of a policy's description)."""
+        return f"{zlib.crc32(self.flat.tobytes() + self.counts.tobytes()):08x}"
 
 
 def synonym_table(vocabulary: Sequence[str] | None = None, source: str = "bundled"
@@ -969,25 +978,29 @@ def _lengths(tokens: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tokens != 0, tf.int32), axis=1)
 
 
-def _synonym_lookup(tokens: tf.Tensor, table: tuple[tf.Tensor, tf.Tensor]
-                    ) -> tuple[tf.Tensor, tf.Tensor]:
-    """``(ids, counts)`` rows of every token (ids outside the vocabulary have none)."""
-    ids, counts = table
+Table = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+
+
+def _synonym_counts(tokens: tf.Tensor, table: Table) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(offsets, counts)`` of every token's synonyms (ids outside the vocabulary: none)."""
+    _, offsets, counts = table
     known = (tokens > 0) & (tokens < tf.shape(counts)[0])
     safe = tf.where(known, tokens, 0)
-    return tf.gather(ids, safe), tf.where(known, tf.gather(counts, safe), 0)
+    return tf.gather(offsets, safe), tf.where(known, tf.gather(counts, safe), 0)
 
 
-def _pick_synonym(rows: tf.Tensor, counts: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
-    """Synonym ``floor(u * count)`` of each row (rows ``(..., K)``, counts and ``u`` ``(...)``)."""
+def _pick_synonym(table: Table, offsets: tf.Tensor, counts: tf.Tensor, u: tf.Tensor
+                  ) -> tf.Tensor:
+    """Synonym number ``floor(u * count)`` (``u`` uniform in [0, 1)); 0 where none."""
+    flat = table[0]
     k = tf.minimum(tf.cast(u * tf.cast(counts, tf.float32), tf.int32),
                    tf.maximum(counts - 1, 0))
-    return tf.gather(rows, k[..., None], batch_dims=len(k.shape))[..., 0]
+    at = tf.minimum(offsets + k, tf.shape(flat)[0] - 1)
+    return tf.where(counts > 0, tf.gather(flat, at), 0)
 
 
-def _choose(keys: tf.Tensor, eligible: tf.Tensor, k: int = 1) -> tf.Tensor:
-    """Per row, the ``k`` eligible positions with the largest random ``keys`` ``(B, k)``."""
-    return tf.math.top_k(tf.where(eligible, keys, -1.0), k=k).indices
+def _uniform(shape: Any, seed: tf.Tensor) -> tf.Tensor:
+    return tf.random.stateless_uniform(shape, seed)
 
 
 class SynonymReplacement(TextOp):
@@ -1003,22 +1016,23 @@ class SynonymReplacement(TextOp):
 
     def apply(self, tokens, protect, table, seed):
         s_pick, s_syn = split_seed(seed, 2)
-        rows, counts = _synonym_lookup(tokens, table)
-        eligible = counts > 0
-        keys = tf.random.stateless_uniform(tf.shape(tokens), s_pick)
-        # the rank of each eligible position in a random order: replace the first n
-        order = tf.argsort(tf.where(eligible, keys, 2.0), axis=1)
-        rank = tf.argsort(order, axis=1)
-        chosen = eligible & (rank < self.count(_lengths(tokens))[:, None])
-        new = _pick_synonym(rows, counts, tf.random.stateless_uniform(tf.shape(tokens), s_syn))
+        offsets, counts = _synonym_counts(tokens, table)
+        # the n eligible positions with the largest random keys: keys at or above the n-th
+        keys = tf.where(counts > 0, _uniform(tf.shape(tokens), s_pick), -1.0)
+        top = tf.math.top_k(keys, k=self.steps(tokens.shape[1])).values
+        n = self.count(_lengths(tokens))
+        threshold = tf.gather(top, tf.maximum(n - 1, 0)[:, None], batch_dims=1)
+        chosen = (counts > 0) & (keys >= threshold) & (n > 0)[:, None]
+        new = _pick_synonym(table, offsets, counts, _uniform(tf.shape(tokens), s_syn))
         return tf.where(chosen, new, tokens)
 
 
 class RandomInsertion(TextOp):
-    """EDA's random insertion, ``n`` times: a synonym of a random word (one that has
-    synonyms) goes in at a random position. A review already ``L`` words long, or with no
-    word that has a synonym, is left as it is. Nothing is deleted or reordered, but the
-    words after the insertion shift by one.
+    """EDA's random insertion: ``n`` synonyms of random words of the review (words that have
+    synonyms; a word may be drawn twice) go in at random positions, all at once. A review
+    with no word that has a synonym is left as it is, and a review never grows past ``L``
+    (it gets fewer insertions). Nothing is deleted or reordered, but the words after an
+    insertion shift.
 
     Introduced in notebook 09.
     """
@@ -1026,32 +1040,37 @@ class RandomInsertion(TextOp):
     name = "insert"
 
     def apply(self, tokens, protect, table, seed):
-        length = tokens.shape[1]
+        length, steps = tokens.shape[1], self.steps(tokens.shape[1])
+        batch = tf.shape(tokens)[0]
+        s_src, s_syn, s_slot = split_seed(seed, 3)
+        lengths = _lengths(tokens)
+        offsets, counts = _synonym_counts(tokens, table)
+        has = counts > 0
+        # the words to insert: synonyms of `steps` random source words per review
+        src = tf.argmax(tf.where(has[:, None], _uniform(tf.stack([batch, steps, length]),
+                                                        s_src), -1.0),
+                        axis=2, output_type=tf.int32)
+        words = _pick_synonym(table, tf.gather(offsets, src, batch_dims=1),
+                              tf.gather(counts, src, batch_dims=1),
+                              _uniform(tf.stack([batch, steps]), s_syn))
+        n = tf.where(tf.reduce_any(has, axis=1),
+                     tf.minimum(self.count(lengths), length - lengths), 0)
+        # where they go: n random slots of the first lengths + n output positions
         pos = tf.range(length)[None, :]
-        n = self.count(_lengths(tokens))
-        for step, s in enumerate(split_seed(seed, self.steps(length))):
-            s_src, s_syn, s_at = split_seed(s, 3)
-            lengths = _lengths(tokens)
-            rows, counts = _synonym_lookup(tokens, table)
-            src = _choose(tf.random.stateless_uniform(tf.shape(tokens), s_src), counts > 0)
-            u = tf.random.stateless_uniform(tf.shape(lengths), s_syn)
-            word = _pick_synonym(tf.gather(rows, src[:, 0], batch_dims=1),
-                                 tf.gather(counts, src[:, 0], batch_dims=1), u)
-            at = tf.cast(tf.random.stateless_uniform(tf.shape(lengths), s_at)
-                         * tf.cast(lengths + 1, tf.float32), tf.int32)
-            at = tf.minimum(at, lengths)[:, None]
-            ok = ((step < n) & (lengths < length) & tf.reduce_any(counts > 0, axis=1))[:, None]
-            shifted = tf.gather(tokens, tf.maximum(tf.where(pos > at, pos - 1, pos), 0),
-                                batch_dims=1)
-            inserted = tf.where(pos == at, word[:, None], shifted)
-            tokens = tf.where(ok, inserted, tokens)
-        return tokens
+        keys = tf.where(pos < (lengths + n)[:, None], _uniform(tf.shape(tokens), s_slot), -1.0)
+        top = tf.math.top_k(keys, k=steps).values
+        threshold = tf.gather(top, tf.maximum(n - 1, 0)[:, None], batch_dims=1)
+        new = (keys >= threshold) & (n > 0)[:, None] & (keys >= 0)
+        before = tf.cumsum(tf.cast(new, tf.int32), axis=1, exclusive=True)
+        inserted = tf.gather(words, tf.minimum(before, steps - 1), batch_dims=1)
+        kept = tf.gather(tokens, tf.maximum(pos - before, 0), batch_dims=1)
+        return tf.where(new, inserted, kept)
 
 
 class RandomSwap(TextOp):
-    """EDA's random swap, ``n`` times: two random words trade places. Protected words are
-    never swapped (so they keep their positions); a review with fewer than two other words
-    is left as it is.
+    """EDA's random swap: ``n`` times two random words trade places (``n`` disjoint pairs,
+    drawn at once). Protected words are never swapped (so they keep their positions); a
+    review with fewer than two other words is left as it is.
 
     Introduced in notebook 09.
     """
@@ -1060,19 +1079,22 @@ class RandomSwap(TextOp):
     moves_words = True
 
     def apply(self, tokens, protect, table, seed):
-        length = tokens.shape[1]
+        length, steps = tokens.shape[1], self.steps(tokens.shape[1])
         eligible = (tokens != 0) & ~protect
-        enough = tf.reduce_sum(tf.cast(eligible, tf.int32), axis=1) >= 2
-        n = self.count(_lengths(tokens))
-        for step, s in enumerate(split_seed(seed, self.steps(length))):
-            pair = _choose(tf.random.stateless_uniform(tf.shape(tokens), s), eligible, 2)
-            a = tf.one_hot(pair[:, 0], length, on_value=True, off_value=False)
-            b = tf.one_hot(pair[:, 1], length, on_value=True, off_value=False)
-            ta = tf.gather(tokens, pair[:, :1], batch_dims=1)
-            tb = tf.gather(tokens, pair[:, 1:], batch_dims=1)
-            swapped = tf.where(a, tb, tf.where(b, ta, tokens))
-            tokens = tf.where(((step < n) & enough)[:, None], swapped, tokens)
-        return tokens
+        keys = tf.where(eligible, _uniform(tf.shape(tokens), seed), -1.0)
+        top = tf.math.top_k(keys, k=min(2 * steps, length))
+        k = top.indices.shape[1] // 2
+        first, second = top.indices[:, 0:2 * k:2], top.indices[:, 1:2 * k:2]
+        ok = ((tf.range(k)[None, :] < self.count(_lengths(tokens))[:, None])
+              & (top.values[:, 1:2 * k:2] >= 0))  # (B, k) pairs to swap
+        # the permutation: position first[p] reads second[p] and the other way round
+        pos = tf.range(length)[None, None, :]
+        hit_a = (pos == first[:, :, None]) & ok[:, :, None]
+        hit_b = (pos == second[:, :, None]) & ok[:, :, None]
+        source = (tf.reduce_sum(tf.where(hit_a, second[:, :, None], 0), axis=1)
+                  + tf.reduce_sum(tf.where(hit_b, first[:, :, None], 0), axis=1))
+        moved = tf.reduce_any(hit_a | hit_b, axis=1)
+        return tf.gather(tokens, tf.where(moved, source, pos[0]), batch_dims=1)
 
 
 class RandomDeletion(TextOp):
@@ -1089,21 +1111,23 @@ class RandomDeletion(TextOp):
     def apply(self, tokens, protect, table, seed):
         s_drop, s_keep = split_seed(seed, 2)
         valid = tokens != 0
-        drop = (tf.random.stateless_uniform(tf.shape(tokens), s_drop) < self.rate) & ~protect
-        keep = valid & ~drop
-        survivor = _choose(tf.random.stateless_uniform(tf.shape(tokens), s_keep), valid)[:, 0]
+        keep = valid & ~((_uniform(tf.shape(tokens), s_drop) < self.rate) & ~protect)
+        survivor = tf.argmax(tf.where(valid, _uniform(tf.shape(tokens), s_keep), -1.0), axis=1,
+                             output_type=tf.int32)
         none_left = ~tf.reduce_any(keep, axis=1) & tf.reduce_any(valid, axis=1)
-        keep |= none_left[:, None] & tf.one_hot(survivor, tokens.shape[1], on_value=True,
-                                                off_value=False)
+        keep |= none_left[:, None] & (tf.range(tokens.shape[1])[None, :] == survivor[:, None])
         return _compact(tokens, keep)
 
 
 def _compact(tokens: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
-    """The kept tokens of each row first, in order, then zeros."""
-    order = tf.argsort(tf.cast(~keep, tf.int32), axis=1, stable=True)
-    out = tf.gather(tokens, order, batch_dims=1)
-    kept = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
-    return tf.where(tf.range(tf.shape(tokens)[1])[None, :] < kept[:, None], out, 0)
+    """The kept tokens of each row first, in order, then zeros (a scatter: kept token ``j``
+    goes to the number of kept tokens before it; the others to a spare last column)."""
+    length = tokens.shape[1]
+    target = tf.where(keep, tf.cumsum(tf.cast(keep, tf.int32), axis=1, exclusive=True), length)
+    rows = tf.broadcast_to(tf.range(tf.shape(tokens)[0])[:, None], tf.shape(tokens))
+    out = tf.scatter_nd(tf.stack([rows, target], axis=-1), tf.where(keep, tokens, 0),
+                        tf.stack([tf.shape(tokens)[0], length + 1]))
+    return out[:, :length]
 
 
 #: The EDA op names, derived from the op classes.
@@ -1172,19 +1196,24 @@ def _protect_mask(tokens: tf.Tensor, lookup: np.ndarray) -> tf.Tensor:
 def _run_ops(ops: Sequence[TextOp], tokens: tf.Tensor, lookup: np.ndarray,
              table: SynonymTable, seed: tf.Tensor) -> tf.Tensor:
     """One op per review, drawn uniformly from ``ops`` (EDA gives each augmented sentence
-    one op); ``lookup`` marks the protected ids."""
+    one op); ``lookup`` marks the protected ids. Each op runs on its own reviews only."""
     if not ops:
         return tokens
-    tokens = _compact(tokens, tokens != 0)
+    # words first, then padding (a no-op for vectorized text, whose padding is at the end)
+    gap = tf.reduce_any((tokens[:, 1:] != 0) & (tokens[:, :-1] == 0))
+    tokens = tf.cond(gap, lambda: _compact(tokens, tokens != 0), lambda: tokens)
     protect = _protect_mask(tokens, lookup)
-    syn = (tf.constant(table.ids), tf.constant(table.counts))
+    syn = table.tensors()
     s_choice, *seeds = split_seed(seed, len(ops) + 1)
+    if len(ops) == 1:
+        return ops[0].apply(tokens, protect, syn, seeds[0])
     choice = tf.random.stateless_uniform(tf.shape(tokens)[:1], s_choice, minval=0,
                                          maxval=len(ops), dtype=tf.int32)
-    out = tokens
-    for k, (op, s) in enumerate(zip(ops, seeds)):
-        out = tf.where((choice == k)[:, None], op.apply(tokens, protect, syn, s), out)
-    return out
+    rows = tf.dynamic_partition(tf.range(tf.shape(tokens)[0]), choice, len(ops))
+    parts = zip(tf.dynamic_partition(tokens, choice, len(ops)),
+                tf.dynamic_partition(protect, choice, len(ops)))
+    outs = [op.apply(x, p, syn, s) for op, (x, p), s in zip(ops, parts, seeds)]
+    return tf.ensure_shape(tf.dynamic_stitch(rows, outs), tokens.shape)
 
 
 class TextPolicy:
@@ -1211,8 +1240,7 @@ class TextPolicy:
         self.table = SynonymTable.build(self.vocabulary, self.synonyms)
 
     def _describe_table(self) -> str:
-        crc = zlib.crc32(self.table.ids.tobytes() + self.table.counts.tobytes())
-        return f"vocabulary={len(self.vocabulary)} words, synonyms={crc:08x}"
+        return f"vocabulary={len(self.vocabulary)} words, synonyms={self.table.fingerprint()}"
 
     def _run(self, tokens: tf.Tensor, seed: tf.Tensor) -> Any:
         raise NotImplementedError
