@@ -655,6 +655,18 @@ def label_texts(texts: Sequence[str], max_length: int = MAX_LENGTH) -> dict[str,
     return label_tokens(vectorize(texts, max_length=max_length))
 
 
+def label_table(texts: Sequence[str], max_length: int = MAX_LENGTH) -> pd.DataFrame:
+    """Review strings with the labels :func:`label_texts` gives them, by class name
+    (``(none)`` where no word decides a label).
+
+    Introduced in notebook 09.
+    """
+    y = label_texts(texts, max_length)
+    names = {"topic": TOPICS, "sentiment": ("negative", "positive")}
+    return pd.DataFrame({"text": list(texts), **{
+        k: [names[k][i] if i >= 0 else "(none)" for i in v] for k, v in y.items()}})
+
+
 # ========================================================================= vectorization
 def vectorizer(vocabulary: Sequence[str] | None = None, max_length: int = MAX_LENGTH
                ) -> keras.layers.TextVectorization:
