@@ -227,8 +227,13 @@ def review_tasks(source: str = "grammar") -> dict[str, Task]:
     depends on the evaluative words, negators, intensifiers, diminishers and contrast words;
     it declares ``not_invariant_to={"insert"}``: a negator reaches only :data:`SCOPE` words
     ahead, so a word inserted between ``not`` and ``good`` can undo the negation even when no
-    protected word moves (:func:`label_damage` measures it). With ``source="imdb"`` only
-    ``sentiment``.
+    protected word moves (:func:`label_damage` measures it).
+
+    Args:
+        source: ``"grammar"`` (both tasks) or ``"imdb"`` (``sentiment`` only).
+
+    Returns:
+        ``{name: Task}``.
 
     Raises:
         ValueError: an unknown source.
@@ -551,8 +556,14 @@ _LEXICONS: dict[tuple[str, ...], Lexicon] = {}
 
 
 def lexicon(vocabulary: Sequence[str] | None = None) -> Lexicon:
-    """The :class:`Lexicon` of ``vocabulary`` (default :data:`VOCABULARY`); words outside the
-    grammar mean nothing to the labeler.
+    """What every id of ``vocabulary`` means to the labeler; words outside the grammar mean
+    nothing (IMDB's vocabulary gets the grammar's words it shares).
+
+    Args:
+        vocabulary: the words, id order (default :data:`VOCABULARY`).
+
+    Returns:
+        A :class:`Lexicon` (cached per vocabulary).
 
     Introduced in notebook 09.
     """
@@ -650,14 +661,27 @@ def label_tokens(tokens: Any, vocabulary: Sequence[str] | None = None) -> dict[s
 def label_texts(texts: Sequence[str], max_length: int = MAX_LENGTH) -> dict[str, np.ndarray]:
     """:func:`label_tokens` of review strings (vectorized with the grammar's vocabulary).
 
+    Args:
+        texts: review strings (case and punctuation do not matter).
+        max_length: words read per review.
+
+    Returns:
+        ``{"topic": (N,) int32, "sentiment": (N,) int32}``, ``-1`` where no word decides.
+
     Introduced in notebook 09.
     """
     return label_tokens(vectorize(texts, max_length=max_length))
 
 
 def label_table(texts: Sequence[str], max_length: int = MAX_LENGTH) -> pd.DataFrame:
-    """Review strings with the labels :func:`label_texts` gives them, by class name
-    (``(none)`` where no word decides a label).
+    """Review strings with the labels :func:`label_texts` gives them, by class name.
+
+    Args:
+        texts: review strings.
+        max_length: words read per review.
+
+    Returns:
+        Columns ``text``, ``topic``, ``sentiment`` (``(none)`` where no word decides).
 
     Introduced in notebook 09.
     """
@@ -697,7 +721,17 @@ def vectorizer(vocabulary: Sequence[str] | None = None, max_length: int = MAX_LE
 
 def vectorize(texts: Sequence[str], vocabulary: Sequence[str] | None = None,
               max_length: int = MAX_LENGTH) -> np.ndarray:
-    """Token ids ``(N, max_length)`` int32 of ``texts`` through :func:`vectorizer`.
+    """Token ids of ``texts`` through :func:`vectorizer`.
+
+    Args:
+        texts: strings.
+        vocabulary, max_length: as in :func:`vectorizer`.
+
+    Returns:
+        ``(N, max_length)`` int32, ``0`` padding at the end.
+
+    Raises:
+        ValueError: as :func:`vectorizer`.
 
     Introduced in notebook 09.
     """
@@ -708,8 +742,15 @@ def vectorize(texts: Sequence[str], vocabulary: Sequence[str] | None = None,
 
 
 def decode(tokens: Any, vocabulary: Sequence[str] | None = None) -> list[str]:
-    """Token ids back to words, one string per row (padding dropped, ids outside the
-    vocabulary shown as ``[UNK]``).
+    """Token ids back to words.
+
+    Args:
+        tokens: ``(N, L)`` or ``(L,)`` token ids.
+        vocabulary: the words of the ids (default :data:`VOCABULARY`).
+
+    Returns:
+        One string per row: lowercase words, padding dropped, ids outside the vocabulary
+        shown as ``[UNK]``.
 
     Introduced in notebook 09.
     """
@@ -722,7 +763,14 @@ def decode(tokens: Any, vocabulary: Sequence[str] | None = None) -> list[str]:
 def string_model(model: keras.Model, layer: keras.layers.TextVectorization) -> keras.Model:
     """``model`` with ``layer`` in front: review strings in, every task's prediction out.
 
-    A model with one input per task (per-task views) gets the same ids in every input.
+    Args:
+        model: a model on token ids (:func:`~mtl_utils.models.build_shared_model` with the
+            ``text_cnn`` encoder); one with an input per task (per-task views) gets the same
+            ids in every input.
+        layer: the :func:`vectorizer` whose ids the model was trained on.
+
+    Returns:
+        A ``keras.Model`` taking a ``(B,)`` string tensor.
 
     Introduced in notebook 09.
     """
@@ -882,6 +930,9 @@ def synonym_table(vocabulary: Sequence[str] | None = None, source: str = "bundle
             keeps every task's label, which the tests check) or ``"wordnet"`` (NLTK's
             WordNet, if installed; general English, so it can change a label: measure it
             with :func:`label_damage`).
+
+    Returns:
+        ``{word: (synonym, ...)}`` for the words of ``vocabulary`` that have synonyms in it.
 
     Raises:
         ValueError: an unknown source.
@@ -1147,8 +1198,14 @@ TEXT_OPS: tuple[str, ...] = tuple(TEXT_OP_CLASSES)
 
 
 def make_text_op(spec: TextOp | str, rate: float = DEFAULT_RATE) -> TextOp:
-    """An op from an instance or a name (``"synonym"``, ``"insert"``, ``"swap"``,
-    ``"delete"``) at ``rate``.
+    """An op from an instance or a name.
+
+    Args:
+        spec: a :class:`TextOp`, or ``"synonym"``, ``"insert"``, ``"swap"`` or ``"delete"``.
+        rate: EDA's alpha for an op given by name.
+
+    Returns:
+        A :class:`TextOp`.
 
     Raises:
         ValueError: an unknown op name (the known names listed) or a bad rate.
@@ -1468,6 +1525,10 @@ def augment_tokens(tokens: Any, ops: Iterable[TextOp | str] | TextOp | str, *,
     Returns:
         ``(N, L)`` int32 token ids.
 
+    Raises:
+        ValueError / TypeError: an unknown op, a bad rate, or tokens that are not ``(N, L)``
+            integers.
+
     Introduced in notebook 09.
     """
     vocab = tuple(VOCABULARY if vocabulary is None else vocabulary)
@@ -1486,6 +1547,16 @@ def label_effects(tasks: Iterable[Task] | Mapping[str, Task], ops: Sequence[str]
     ``"kept (its words stay)"`` (the op moves or deletes words, and a policy that respects
     the task leaves its ``depends_on`` words in place) or ``"kept"``. :func:`label_damage`
     measures the same table.
+
+    Args:
+        tasks: text tasks.
+        ops: op names (default: all of :data:`TEXT_OPS`).
+
+    Returns:
+        One row per op, one column per task.
+
+    Raises:
+        ValueError: an unknown op name.
 
     Introduced in notebook 09.
     """
@@ -1556,6 +1627,13 @@ def side_by_side(tokens: Any, tasks: Iterable[Task] | Mapping[str, Task] | None 
     For each op the review shown is the first (of at most ``max_words`` words) whose label
     the naive op changed, if any: an illustration of the damage that :func:`label_damage`
     counts, not a sample of how often it happens.
+
+    Args:
+        tokens: ``(N, L)`` token ids of grammar reviews.
+        tasks: whose words the protected version keeps (default :func:`review_tasks`).
+        ops, rate, seed: the ops shown, EDA's alpha and the augmentation seed.
+        max_words: the longest review shown.
+        vocabulary: the words of the ids (default :data:`VOCABULARY`).
 
     Returns:
         Columns ``op, version, text`` and one per task.
