@@ -183,18 +183,18 @@ def main(argv: list[str] | None = None) -> None:
             best[(case, "python words")] = max(
                 best[(case, "python words")],
                 python_words_sentences_per_second(sentences, ops, args.rate, tokens.shape[1]))
-    top = f"tf.data b{max(args.batch_sizes)}"
     header = (f"{'op':<9}" + "".join(f"{k:>15}" for k in kinds)
               + f"{'vs ids':>9}{'vs words':>10}")
     print(header)
     print("-" * len(header))
     for case in cases:
         row = [best[(case, k)] for k in kinds]
+        fastest = max(best[(case, f"tf.data b{b}")] for b in args.batch_sizes)
         print(f"{case:<9}" + "".join(f"{v:>15,.0f}" for v in row)
-              + f"{best[(case, top)] / best[(case, 'python ids')]:>8.1f}x"
-              + f"{best[(case, top)] / best[(case, 'python words')]:>9.1f}x")
-    print(f"\nvs ids / vs words: {top} divided by the per-sentence Python loop on ids / on "
-          "words. Target (reported, not asserted): >= 10x.")
+              + f"{fastest / best[(case, 'python ids')]:>8.1f}x"
+              + f"{fastest / best[(case, 'python words')]:>9.1f}x")
+    print("\nvs ids / vs words: tf.data at its fastest batch size divided by the per-sentence "
+          "Python loop on ids / on words. Target (reported, not asserted): >= 10x.")
 
 
 if __name__ == "__main__":
