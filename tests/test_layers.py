@@ -15,7 +15,7 @@ LAYERS = [
     ["kinds"],
     ["tasks"],
     ["data", "stats", "store"],
-    ["augment", "pipelines"],
+    ["augment", "pipelines", "text"],
     ["models"],
     ["weighting"],
     ["experiments"],
