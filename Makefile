@@ -1,14 +1,18 @@
 # Two commands: `make run` (the course, headless) and `make test` (every test).
 # Both set up .venv first when needed; `make setup` is idempotent and fast once done.
+# `make test-compat` runs the unit tests again on the lower bounds of pyproject.toml.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
+COMPAT_VENV := .venv-compat
+COMPAT_BIN := $(COMPAT_VENV)/bin
+COMPAT_STAMP := $(COMPAT_VENV)/.setup-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: setup run test lab bench lint clean
+.PHONY: setup setup-compat run test test-compat lab bench lint clean
 
 setup: $(STAMP)
 
@@ -30,6 +34,27 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(TEST_ARGS)
 
+# The oldest versions pyproject.toml allows (requirements-compat.txt) in .venv-compat.
+setup-compat: $(COMPAT_STAMP)
+
+$(COMPAT_STAMP): requirements-compat.txt pyproject.toml
+	@echo "Setting up $(COMPAT_VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@test -x $(COMPAT_BIN)/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_BIN)/python -m pip install --quiet --upgrade pip
+	$(COMPAT_BIN)/python -m pip install --quiet -r requirements-compat.txt
+	$(COMPAT_BIN)/python -m pip install --quiet --no-deps -e .
+	$(COMPAT_BIN)/python -m pip check
+	@touch $(COMPAT_STAMP)
+	@echo "Setup done: $(COMPAT_VENV)"
+
+# The unit and property tests (no notebooks, no papermill) on the lower bounds.
+test-compat: setup-compat
+	@$(COMPAT_BIN)/python -c "import sys, tensorflow as tf, keras, numpy, pandas; \
+	print('lower bounds: Python', sys.version.split()[0], '| TensorFlow', tf.__version__, \
+	      '| Keras', keras.__version__, '| numpy', numpy.__version__, '| pandas', pandas.__version__)"
+	$(COMPAT_BIN)/python -m pytest tests --ignore=tests/test_papermill.py \
+		-o addopts="-ra --durations=10" $(COMPAT_TEST_ARGS)
+
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
@@ -44,4 +69,4 @@ lint: setup
 	$(BIN)/ruff check mtl_utils tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) runs .pytest_cache

@@ -53,9 +53,10 @@ class FusedBatchNormalization(layers.BatchNormalization):
     """
 
     def _fusable(self, inputs, mask) -> bool:
-        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
-                and not self.synchronized and len(inputs.shape) == 4
-                and self.axis in (-1, 3))
+        # Keras before 3.14 has no renorm option (getattr: never on there).
+        return (keras.backend.backend() == "tensorflow" and mask is None
+                and not getattr(self, "renorm", False) and not self.synchronized
+                and len(inputs.shape) == 4 and self.axis in (-1, 3))
 
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable and self._fusable(inputs, mask)):

@@ -1,11 +1,18 @@
 """Parameter checks for papermill runs and the course runner behind `make run`."""
 
+import importlib.util
 import json
 
 import nbformat
 import pytest
 
 from mtl_utils import course, notebook
+
+# `course run` executes notebooks through papermill: a notebook extra, installed with the
+# pinned set (make test) but not in the lower-bounds venv (make test-compat).
+needs_papermill = pytest.mark.skipif(
+    importlib.util.find_spec("papermill") is None,
+    reason="papermill (the notebooks extra) is not installed; make test runs this")
 
 
 @pytest.mark.parametrize("call, message", [
@@ -90,6 +97,7 @@ def _notebook(path, code):
     nbformat.write(nb, path)
 
 
+@needs_papermill
 def test_course_run_executes_in_order_and_writes_the_summary(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
@@ -105,6 +113,7 @@ def test_course_run_executes_in_order_and_writes_the_summary(tmp_path):
     assert "results" in "".join(injected[0]["source"])  # RESULTS_DIR points into the run
 
 
+@needs_papermill
 def test_course_run_stops_at_a_failing_notebook_naming_it(tmp_path, capsys):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
@@ -133,6 +142,7 @@ def test_readme_results_are_refreshed_from_headline_cells(tmp_path):
     assert text.startswith("intro\n") and text.endswith("end\n")
 
 
+@needs_papermill
 def test_adopt_copies_a_run_into_notebooks_without_the_run_s_paths(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
