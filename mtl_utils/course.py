@@ -21,8 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HEADLINE_TAG = "headline"
 # The kernel's own start-up warning that it talks to us over local TCP (loopback only, in a
-# headless run) is not an error; show the kernel app's errors only.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# headless run) is not an error; show the kernel app's errors only. Each kernel imports
+# mtl_utils first, which imports TensorFlow with its start-up chatter filtered (a notebook
+# whose first cell imports TensorFlow itself would otherwise print it to the console).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.exec_lines=import mtl_utils"]
 
 
 def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:

@@ -60,13 +60,42 @@ class _Oracle:
         return {"position": centroids(masks), "mask": masks}
 
 
+class _BatchedOracle(_Oracle):
+    """The oracle as a Keras model is called by ``tta``: one batch at a time."""
+
+    def __init__(self):
+        self.batches = []
+
+    def predict_on_batch(self, images):
+        self.batches.append(len(images))
+        return self.predict(images)
+
+
 def test_tta_with_the_identity_view_equals_a_plain_predict():
     images, _ = object_batch(seed=1, n=6, h=32, w=32)
     policy = A.shared([], (POSITION, MASK))
     out = A.tta(_Oracle(), images, policy, views=1, include_original=False)
     plain = _Oracle().predict(images)
+    batched = _BatchedOracle()
+    out_batched = A.tta(batched, images, policy, views=1, include_original=False, batch_size=4)
+    assert batched.batches == [4, 2]
     for t in plain:
         np.testing.assert_array_equal(out[t], plain[t])
+        np.testing.assert_array_equal(out_batched[t], plain[t])
+
+
+def test_tta_of_a_keras_model_equals_its_predict():
+    import keras
+
+    inputs = keras.Input((32, 32, 1))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, {"position": keras.layers.Dense(2, name="position")(flat)})
+    images, _ = object_batch(seed=3, n=5, h=32, w=32)
+    images = images[..., :1]
+    out = A.tta(model, images, A.shared([], [POSITION]), views=1, include_original=False,
+                batch_size=2)
+    np.testing.assert_allclose(out["position"], model.predict(images, verbose=0)["position"],
+                               atol=1e-6)
 
 
 def test_tta_by_kind_puts_predictions_back_where_naive_averaging_blurs_them():
@@ -90,6 +119,8 @@ def test_tta_refuses_what_has_no_inverse():
         A.tta(_Oracle(), images, A.shared(["mixup"], [MASK]))
     with pytest.raises(ValueError, match="combine must be"):
         A.tta(_Oracle(), images, A.shared([], [MASK]), combine="mean")
+    with pytest.raises(ValueError, match=r"non-empty \(N, H, W, C\) batch"):
+        A.tta(_Oracle(), images[:0], A.shared([], [MASK]))
 
 
 ZOOM = Task("zoom", "scalar", value_range=(0.5, 1.5))

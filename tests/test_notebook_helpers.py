@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 
 import nbformat
 import pytest
@@ -183,3 +184,26 @@ def test_importing_the_package_filters_only_tensorflows_start_up_chatter():
                           "tf.constant(1) + 1"], capture_output=True, text=True, env=env,
                          timeout=120).stderr
     assert "oneDNN" not in err and "cuInit" not in err and "cuda drivers" not in err, err
+
+
+@needs_papermill
+def test_course_run_keeps_tensorflow_start_up_chatter_off_the_console(tmp_path):
+    # A notebook whose first cell imports TensorFlow itself (as 04 and 05 do) must not put
+    # TensorFlow's start-up lines (oneDNN, cuInit, absl) on the console of `make run`.
+    import os
+    import subprocess
+    import sys
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_tf_first.ipynb",
+              "import tensorflow as tf\nprint(len(tf.config.list_physical_devices('CPU')))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "mtl_utils.course", "run", "--notebooks",
+                           str(nbs), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    chatter = [line for line in done.stderr.splitlines()
+               if re.search(r"oneDNN|cuInit|cuda drivers|absl::InitializeLog", line)]
+    assert not chatter, chatter
+    assert "00_tf_first: " in done.stderr + done.stdout  # the notebook's time is still shown

@@ -172,7 +172,8 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
         ``{task: (N, ...) numpy array}`` in the original frame.
 
     Raises:
-        ValueError: a mixing op in the policy, ``views < 1``, or an unknown ``combine``.
+        ValueError: a mixing op in the policy, ``views < 1``, an unknown ``combine``, or
+            images that are not a non-empty (N, H, W, C) batch.
 
     Introduced in notebook 10.
     """
@@ -186,6 +187,9 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
                          f"inverse); got {policy!r}.")
     tasks = as_tasks(policy.tasks)
     images = np.asarray(images, np.float32)
+    if images.ndim != 4 or not len(images):
+        raise ValueError(f"images must be a non-empty (N, H, W, C) batch, got shape "
+                         f"{images.shape}.")
     n, h, w = images.shape[:3]
     outputs: dict[str, list] = {t: [] for t in tasks}
     if include_original:
@@ -206,7 +210,20 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
 
 def _predict(model: Any, images: np.ndarray, batch_size: int,
              tasks: Mapping[str, Task]) -> dict[str, np.ndarray]:
-    out = model.predict(images, batch_size=batch_size, verbose=0)
+    # Batches through predict_on_batch rather than predict: predict wraps the array in a
+    # tf.data pipeline, which under op determinism logs a spurious NodeDef error line
+    # (use_unbounded_threadpool) to stderr on every call; the predictions are the same.
+    if not hasattr(model, "predict_on_batch"):  # any object with a Keras-style predict
+        parts = [model.predict(images, batch_size=batch_size, verbose=0)]
+    else:
+        parts = [model.predict_on_batch(images[i:i + batch_size])
+                 for i in range(0, len(images), batch_size)]
+    if isinstance(parts[0], Mapping):
+        out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    elif isinstance(parts[0], (list, tuple)):
+        out = [np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(len(parts[0]))]
+    else:
+        out = np.concatenate([np.asarray(p) for p in parts])
     if not isinstance(out, Mapping):
         out = dict(zip(tasks, out if isinstance(out, (list, tuple)) else [out]))
     missing = [t for t in tasks if t not in out]
