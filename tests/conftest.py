@@ -4,9 +4,13 @@ import os
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
+import matplotlib  # noqa: E402
 import pytest  # noqa: E402
+
+# Agg for this process only. Not through MPLBACKEND: nbval's kernels inherit the environment,
+# and a kernel on Agg shows no figures, so cells whose outputs nbval compares would differ.
+matplotlib.use("Agg")
 
 
 def pytest_configure(config):
