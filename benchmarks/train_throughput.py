@@ -37,6 +37,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import mtl_utils  # noqa: E402, F401  (first: TensorFlow without its start-up chatter)
+
+# isort: split
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
@@ -74,7 +77,7 @@ class EpochTimes(keras.callbacks.Callback):
 def steady(model: keras.Model, ds: tf.data.Dataset, epochs: int) -> list[float]:
     """Seconds of each epoch after the first (which traces and fills the cache)."""
     timer = EpochTimes()
-    model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer])
+    model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
     return timer.times[1:]
 
 
@@ -115,7 +118,7 @@ def encoder_per_head_model(tasks, shape):
 def stacked_seeds(tasks, shape, data, k: int, batch: int):
     """``k`` independent copies of the 3-task model side by side, each with its own data."""
     subs = [build_shared_model(tasks, shape, compile=False, name=f"seed{i}") for i in range(k)]
-    inputs = {f"s{i}": keras.Input(shape, name=f"s{i}_image") for i in range(k)}
+    inputs = {f"s{i}": keras.Input(shape, name=f"s{i}") for i in range(k)}
     outputs = {}
     for i, sub in enumerate(subs):
         out = sub(inputs[f"s{i}"])
