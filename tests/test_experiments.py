@@ -1,11 +1,15 @@
 """Experiments: tidy rows, a results store that survives crashes and resumes, Delta_m."""
 
 
+import random
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mtl_utils import experiments as ex
+from mtl_utils.models import build_shared_model
 from mtl_utils.tasks import Task
 
 ACC = Task("acc", "class", num_classes=3)
@@ -274,3 +278,24 @@ def test_concat_configs_renames_one_config_per_part(tiny):
     assert list(dict.fromkeys(both["config"])) == ["a", "b"]
     with pytest.raises(ValueError, match="one config's rows per name"):
         ex.concat_configs({"ab": both})
+
+
+# ------------------------------------------------------------------------ seeding
+def test_a_seed_s_initial_weights_ignore_other_threads_drawing_from_python_random():
+    # A Dask worker's event loop draws from Python's global `random` while a task runs, and
+    # Keras seeds unseeded initializers from a Python generator: that made Dask runs differ.
+    def initial_weights(interfere: bool) -> list[np.ndarray]:
+        ex.seed_everything(3)
+        if interfere:
+            other = threading.Thread(target=lambda: [random.random() for _ in range(7)])
+            other.start()
+            other.join()
+        model = build_shared_model([ACC, ERR], (12, 12, 3), filters=(4,), compile=False)
+        return [w.numpy() for w in model.weights]
+
+    for a, b in zip(initial_weights(False), initial_weights(True), strict=True):
+        np.testing.assert_array_equal(a, b)
+    ex.seed_everything(3)
+    first = random.random()
+    ex.seed_everything(3)
+    assert random.random() == first  # Python's own generator is still seeded too
