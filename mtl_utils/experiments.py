@@ -17,6 +17,7 @@ Introduced in notebook 01.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import inspect
 import json
@@ -77,19 +78,28 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     (``tf.config.experimental.enable_op_determinism``); exact numbers still differ across
     machines, library versions and GPUs.
 
-    Keras draws the seeds of unseeded initializers and layers from Python's global
-    ``random``, which other threads draw from too: a Dask worker's event loop does while a
-    task runs, so a model built there got other initial weights than the seed's. Keras
-    gets a generator of its own instead, seeded like ``random.seed(seed)`` (the same draws
-    when nothing else interferes).
-
     Introduced in notebook 01.
     """
     keras.utils.set_random_seed(int(seed))
-    if hasattr(_keras_seeds, "python_random"):
-        _keras_seeds.python_random = random.Random(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def _keras_seeds_of_its_own(seed: int):
+    """Within the block, Keras draws default seeds from a generator seeded like
+    ``random.seed(seed)`` rather than from Python's global ``random``, which other threads
+    draw from too (a Dask worker's event loop does while a task runs, so a model built there
+    got initial weights other than its seed's). The same draws when nothing interferes."""
+    saved = getattr(_keras_seeds, "python_random", None)
+    if saved is None:  # another Keras: leave it alone
+        yield
+        return
+    _keras_seeds.python_random = random.Random(int(seed))
+    try:
+        yield
+    finally:
+        _keras_seeds.python_random = saved
 
 
 # ---------------------------------------------------------------------------- config
@@ -302,6 +312,12 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     Introduced in notebook 01.
     """
     seed_everything(seed)
+    with _keras_seeds_of_its_own(seed):
+        return _train_and_evaluate(data, tasks, config, seed, splits, verbose)
+
+
+def _train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
+                        seed: int, splits: Sequence[str], verbose: int):
     policy = config.augment(tasks) if config.augment is not None else None
     # auxiliary tasks whose labels the policy writes join the model's tasks
     tasks = {**tasks, **{n: policy.tasks[n] for n in getattr(policy, "emits", ())}}
