@@ -1,15 +1,11 @@
 """mtl_utils: reusable pieces of the course on data augmentation in multi-task learning.
 
-Modules, from the ground up: ``geometry`` (affine matrices, warps), ``kinds`` (label kinds),
-``tasks`` (the Task spec), ``data`` (offline datasets, tf.data pipelines), ``stats`` and
-``store`` (result statistics, the results store), ``augment`` (label-consistent
-augmentation), ``models`` (Keras builders), ``weighting`` (loss-weighting strategies and the
-multi-task ``train_step``), ``experiments`` (seeded runs, grids), ``plotting``.
+Modules, from the ground up: ``geometry``, ``kinds``, ``tasks``, ``data``, ``stats``,
+``store``, ``augment``, ``models``, ``weighting``, ``experiments``, ``plotting``.
 
-Importing it imports TensorFlow with its start-up chatter filtered out of stderr: the
-"oneDNN custom operations are on" and "Could not find cuda drivers" info lines and the
-"failed call to cuInit" line that a CPU-only machine always prints. Every other line
-TensorFlow writes while it starts is passed through, so a real problem still shows.
+Importing it imports TensorFlow with its known, harmless start-up chatter filtered out of
+stderr; every other line TensorFlow writes while it starts is passed through, so a real
+problem still shows.
 """
 
 import os as _os

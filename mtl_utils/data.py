@@ -1,14 +1,6 @@
-"""Offline multi-task datasets and their ``tf.data`` pipelines.
-
-* :func:`make_shapes`: procedural 32x32 RGB images, one shape on a noisy background, with
-  labels ``shape``, ``color``, ``position``, ``size``, ``mask`` (and optionally ``angle``).
-  The tasks differ in their invariances, which is the point of the course.
-* :func:`make_multi_digits`: MultiMNIST-style pairs of real handwritten digits
-  (``left`` top-left, ``right`` bottom-right) from scikit-learn's bundled digits.
-* :func:`to_dataset`: a ``tf.data.Dataset`` of ``(image, {task: label})`` batches with
-  shuffling, caching, seeded augmentation and prefetch.
-
-Everything is deterministic given ``seed``; nothing downloads unless asked to.
+"""Offline multi-task datasets (:func:`make_shapes`, :func:`make_multi_digits`) and their
+``tf.data`` pipelines (:func:`to_dataset`). Everything is deterministic given ``seed``;
+nothing downloads unless asked to.
 
 Introduced in notebook 00.
 """
@@ -37,6 +29,7 @@ COLORS: dict[str, tuple[float, float, float]] = {
     "magenta": (0.95, 0.20, 0.75),
     "brown": (0.50, 0.28, 0.08),
 }
+_PALETTE = np.array(list(COLORS.values()))
 # Ops that change the colour a viewer would name. Hue, saturation and grayscale obviously;
 # brightness and contrast too, because the palette has colours that differ mainly in
 # lightness (green and lime, brown and orange): at RandAugment magnitude 5 each of them
@@ -100,7 +93,6 @@ class MultiTaskData:
     def with_train_size(self, n: int) -> MultiTaskData:
         """The same data with only the first ``n`` training examples (nested subsets).
 
-        Validation and test splits are unchanged, so sizes compare on the same test set.
         ``info["train_pool"]`` records the size of the pool the subset came from (it is part
         of every experiment fingerprint: a subset differs from data generated with ``n``).
 
@@ -113,8 +105,7 @@ class MultiTaskData:
             raise ValueError(f"with_train_size({n}): n must be in 1..{len(self.train)} (the "
                              "training split's size); make the data with a larger n_train.")
         pool = int(self.info.get("train_pool", len(self.train)))
-        return replace(self, train=self.train.head(int(n)),
-                       info={**self.info, "train_pool": pool})
+        return replace(self, train=self.train.head(int(n)), info={**self.info, "train_pool": pool})
 
     def summary(self) -> str:
         """A few lines: sizes, image shape, and every task."""
@@ -133,8 +124,7 @@ def _check_count(name: str, n: int, minimum: int = 1) -> int:
 
 def _resize_matrix(n_out: int, n_in: int) -> np.ndarray:
     """Bilinear resampling weights ``(n_out, n_in)`` with half-pixel centres."""
-    src = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
-    src = np.clip(src, 0, n_in - 1)
+    src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
     lo = np.floor(src).astype(int)
     hi = np.minimum(lo + 1, n_in - 1)
     frac = src - lo
@@ -188,8 +178,7 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
     cx = rng.uniform(0.6 * radius, size - 0.6 * radius)
     cy = rng.uniform(0.6 * radius, size - 0.6 * radius)
     theta = rng.uniform(0, 2 * np.pi, n)
-    palette = np.array(list(COLORS.values()))
-    rgb = np.clip(palette[color_id] + rng.normal(0, color_jitter, (n, 3)), 0, 1)
+    rgb = np.clip(_PALETTE[color_id] + rng.normal(0, color_jitter, (n, 3)), 0, 1)
 
     # background: a 4x4 colour grid, smoothly upsampled
     grid = rng.uniform(0, 1, (n, 4, 4, 3))
@@ -197,8 +186,7 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
 
     # supersampled pixel-centre coordinates, in output-pixel units
     coords = (np.arange(ss) + 0.5) / 2
-    px = coords[None, None, :]
-    py = coords[None, :, None]
+    px, py = coords[None, None, :], coords[None, :, None]
 
     if distractor:  # one thin line in another palette colour
         other = (color_id + rng.integers(1, len(COLORS), n)) % len(COLORS)
@@ -209,10 +197,9 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
         t = np.clip(t / np.maximum(dx * dx + dy * dy, 1e-9), 0, 1)
         dist = np.hypot(px - p0[:, 0, None, None] - t * dx, py - p0[:, 1, None, None] - t * dy)
         line = (dist <= 0.5)[..., None]
-        img = np.where(line, palette[other][:, None, None, :], img)
+        img = np.where(line, _PALETTE[other][:, None, None, :], img)
 
-    ux = px - cx[:, None, None]
-    uy = py - cy[:, None, None]
+    ux, uy = px - cx[:, None, None], py - cy[:, None, None]
     rho = np.hypot(ux, uy)
     phi = np.arctan2(uy, ux) - theta[:, None, None]
     inside = np.zeros(rho.shape, bool)
@@ -228,7 +215,7 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
     mask = (coverage >= 0.5).astype(np.float32)
 
     position, area = mask_centroids(mask[..., None])
-    labels = {
+    return img, {
         "shape": shape_id.astype(np.int32),
         "color": color_id.astype(np.int32),
         "position": position.astype(np.float32),
@@ -237,13 +224,11 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
         "angle": np.mod(theta, 2 * np.pi).astype(np.float32)[:, None],
         "area": area,
     }
-    return img, labels
 
 
 def mask_centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centroids ``(N, 2)`` as ``(x, y)`` in ``[0, 1]`` (pixel centres at ``(i + 0.5) / W``)
-    and areas ``(N,)`` of masks ``(N, H, W, 1)``: the ``position`` label of a mask. An empty
-    mask's centroid is ``(0, 0)``.
+    """Centroids ``(N, 2)`` (the ``position`` label; ``(0, 0)`` if empty) and areas ``(N,)``
+    of masks ``(N, H, W, 1)``.
 
     Introduced in notebook 00.
     """
@@ -257,20 +242,12 @@ def mask_centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def object_color(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """The palette colour nearest to each object's mean pixel: a colour label re-derived
-    from the image.
+    """The index into :data:`COLORS` of the palette colour nearest to each object's mean
+    pixel under its mask: the colour a viewer would name, re-derived from ``(N, H, W, 3)``
+    images (it agrees with the clean ``color`` label for about 98% of objects).
 
-    With the object's mask (the ``mask`` label, moved with the image by geometric ops) this
-    reads the colour a viewer would name, so it measures exactly how often an op changes the
-    ``color`` label (notebook 00). On clean data it agrees with the label for about 98% of
-    objects (the rest have a strong colour jitter).
-
-    Args:
-        images: ``(N, H, W, 3)`` in ``[0, 1]``.
-        masks: ``(N, H, W, 1)`` object masks.
-
-    Returns:
-        ``(N,)`` int class indices into :data:`COLORS`.
+    Raises:
+        ValueError: images that are not RGB, or masks of another shape.
 
     Introduced in notebook 00.
     """
@@ -280,16 +257,14 @@ def object_color(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
                          f"got {images.shape} and {masks.shape}.")
     area = np.maximum(masks.sum(axis=(1, 2)), 1.0)
     mean = (images * masks).sum(axis=(1, 2)) / area
-    palette = np.array(list(COLORS.values()))
-    return np.argmin(((mean[:, None, :] - palette[None]) ** 2).sum(-1), axis=1).astype(np.int32)
+    return np.argmin(((mean[:, None, :] - _PALETTE[None]) ** 2).sum(-1), axis=1).astype(np.int32)
 
 
 def shapes_tasks(image_size: int = 32, with_angle: bool = False) -> dict[str, Task]:
     """The tasks of :func:`make_shapes` for a given image size.
 
-    ``size`` is the object's circumradius in pixels, normalised to [0, 1] over
-    ``(3/32, 12/32) * image_size`` (wider than the drawn 5-10 px so a zoom keeps it
-    in range); its error metric reads in pixels.
+    ``size`` is the circumradius normalised over ``(3/32, 12/32) * image_size`` (wider than
+    the drawn 5-10 px so a zoom keeps it in range); its error metric reads in pixels.
 
     Introduced in notebook 00.
     """
@@ -313,25 +288,13 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
                 color_jitter: float = 0.10, distractor: bool = True) -> MultiTaskData:
     """Procedural shapes: one object on a smooth, noisy background, with five labels.
 
-    Each image shows one of five shapes (circle, square, triangle, plus, star) in one of
-    ten palette colours (with colour jitter), at a random rotation, radius 5-10 px (at 32x32)
-    and position, over a smooth coloured background with pixel noise and one thin
-    distractor line in another colour. Drawn with 2x supersampling.
-
-    Labels: ``shape`` and ``color`` (classes), ``position`` (the mask's centroid, ``(x, y)``
-    in [0, 1] with pixel centres at ``(i + 0.5) / W``), ``size`` (circumradius, normalised:
-    see :func:`shapes_tasks`), ``mask`` (pixels at least half covered by the object), and
-    with ``with_angle=True`` ``angle`` (direction of the first vertex, radians; note that
-    symmetric shapes make it ambiguous to learn, it is there to show labels that turn).
-
-    Args:
-        n: training-set size.
-        image_size: height and width in pixels (at least 16).
-        seed: the same seed gives the same data; splits use independent streams.
-        n_val, n_test: validation and test sizes (fixed by default, independent of ``n``).
-
-    Returns:
-        :class:`MultiTaskData` with tasks from :func:`shapes_tasks`.
+    One of five shapes in one of ten jittered palette colours, at a random rotation, radius
+    5-10 px (at 32x32) and position, over a smooth background with pixel noise and a thin
+    distractor line in another colour; drawn with 2x supersampling. Labels (tasks from
+    :func:`shapes_tasks`): ``shape``, ``color``, ``position`` (the mask's centroid),
+    ``size``, ``mask`` (pixels at least half covered) and, with ``with_angle=True``,
+    ``angle`` (of the first vertex: ambiguous for symmetric shapes, there to show labels
+    that turn). Each split draws from its own random stream of ``seed``.
 
     Raises:
         ValueError: non-positive sizes or an image size below 16.
@@ -377,8 +340,7 @@ def _load_digit_source(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                 f"make_multi_digits(source='mnist') could not load MNIST ({type(err).__name__}: "
                 f"{err}). It is downloaded by Keras on first use and this machine seems to be "
                 "offline. Use source='sklearn' (the default, bundled with scikit-learn), or "
-                "place mnist.npz in ~/.keras/datasets/."
-            ) from err
+                "place mnist.npz in ~/.keras/datasets/.") from err
         return ((xtr / 255.0).astype(np.float32), ytr.astype(np.int32),
                 (xte / 255.0).astype(np.float32), yte.astype(np.int32))
     raise ValueError(f"unknown digit source {source!r}; use 'sklearn' (offline) or 'mnist'.")
@@ -387,9 +349,8 @@ def _load_digit_source(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 def digits_tasks() -> dict[str, Task]:
     """The tasks of :func:`make_multi_digits`: ``left`` and ``right`` digit classes.
 
-    A horizontal (or vertical) flip mirrors the digits and swaps their places, so both
-    tasks declare they are not invariant to flips. Which digit is which depends on where
-    it is, so their heads read the flattened feature map (``head_pool="flatten"``).
+    Flips mirror the digits and swap their places, so both tasks are not invariant to them;
+    which digit is which depends on where it is, so their heads use ``head_pool="flatten"``.
 
     Introduced in notebook 00.
     """
@@ -415,21 +376,13 @@ def make_multi_digits(n: int = 1000, source: str = "sklearn", seed: int = 0, *,
                       n_test: int = N_TEST) -> MultiTaskData:
     """MultiMNIST-style images: two real handwritten digits overlapping on one canvas.
 
-    The ``left`` digit sits at the top-left, the ``right`` digit at the bottom-right, each
-    upsampled bilinearly to 80% of the canvas and merged by pixel-wise max. The source
-    digits are split once into disjoint pools before composing (two thirds for train and
-    val, one third for test), so test images use digit samples never seen in training.
+    The ``left`` digit at the top-left, the ``right`` one at the bottom-right, each upsampled
+    to 80% of the canvas (``image_size`` at least 10) and merged by pixel-wise max. Test
+    images use digits from a disjoint pool (a third of the source), never seen in training.
 
     Args:
-        n: training-set size.
-        source: ``"sklearn"`` (default; the 1,797 8x8 digits bundled with scikit-learn,
-            offline) or ``"mnist"`` (Keras download, cached in ``~/.keras/datasets``).
-        seed: the same seed gives the same compositions.
-        image_size: canvas height and width (at least 10).
-        n_val, n_test: validation and test sizes.
-
-    Returns:
-        :class:`MultiTaskData` with tasks ``left`` and ``right`` (single-channel images).
+        source: ``"sklearn"`` (the 1,797 8x8 digits bundled with scikit-learn, offline) or
+            ``"mnist"`` (Keras download, cached in ``~/.keras/datasets``).
 
     Raises:
         ValueError: unknown source or bad sizes.
@@ -455,8 +408,7 @@ def load_dataset(name: str, n: int, seed: int = 0, image_size: int | None = None
                  **kwargs) -> MultiTaskData:
     """``make_shapes`` or ``make_multi_digits`` by name (``"shapes"`` or ``"digits"``).
 
-    ``image_size=None`` uses the dataset's default (32 for shapes, 20 for digits). Used by
-    notebooks whose ``DATASET`` is a papermill parameter.
+    ``image_size=None`` uses the dataset's default (32 for shapes, 20 for digits).
 
     Raises:
         ValueError: an unknown dataset name.
@@ -483,35 +435,25 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     """A ``tf.data.Dataset`` of ``(image, {task: label})`` batches.
 
     The pipeline is ``from_tensor_slices -> cache -> shuffle -> batch -> map(augment)
-    -> prefetch``: augmentation runs on whole batches (vectorized). Each batch's
-    augmentation seed comes from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=
-    True)``, so the same ``seed`` gives the same batches and every epoch gets new ones.
+    -> prefetch``; each batch's augmentation seed comes from ``tf.data.Dataset.random``, so
+    the same ``seed`` gives the same batches and every epoch new ones.
 
     Args:
         split: a :class:`Split` or ``(images, labels)``.
-        tasks: the tasks whose labels to yield (a subset of the labels); ``None`` infers
-            them from ``augment.tasks`` if present, else yields every label.
-        batch_size: examples per batch.
-        shuffle: reshuffle every epoch (seeded). Use ``False`` to evaluate or predict.
-        seed: seed for shuffling and augmentation.
+        tasks: the tasks whose labels to yield; ``None``: ``augment.tasks`` if present,
+            else every label.
+        shuffle: reshuffle every epoch (seeded); ``False`` to evaluate or predict.
         augment: a policy from :mod:`mtl_utils.augment`, called as
             ``augment(images, labels, seed)`` on each batch. Tasks the policy ``emits``
             (auxiliary tasks) need no labels in ``split``.
         per_task_inputs: ``True`` (or task names) to feed models built with
             ``per_task_inputs=True``: the image is repeated as ``{task: image}`` unless the
             policy already returns one view per task.
-        cache, prefetch, drop_remainder: the usual ``tf.data`` switches.
-        autotune: let ``tf.data``'s autotuner resize buffers and parallelism while it runs.
-            Off by default: on a 2-core CPU the autotuner took a core from training in
-            about half of all epochs (epochs of 1.3 s or 2.6 s at random for the same
-            work; 1.25x slower on average); without it, parallel maps use every core and
-            epochs are steady. Turn it on for input-bound pipelines on many-core machines.
-        repeat: repeat forever, for ``model.fit(ds, steps_per_epoch=...)``: one iterator
-            serves every epoch, and each repetition reshuffles and redraws the augmentation
-            exactly as a new epoch's iterator would (the same batches). Keras otherwise
-            makes a new iterator each epoch, and tf.data re-optimises and restarts the
-            pipeline each time: 80 ms per epoch with an augmentation map on a 2-core CPU,
-            more than the training itself for a small dataset (notebook 04).
+        autotune: let ``tf.data``'s autotuner run. Off by default: on a 2-core CPU it took a
+            core from training in about half of all epochs (1.25x slower on average).
+        repeat: repeat forever, for ``model.fit(ds, steps_per_epoch=...)``: each repetition
+            gives a new epoch's batches, without the ~80 ms per epoch tf.data spends
+            restarting the pipeline for a new iterator (notebook 04).
 
     Raises:
         ValueError: a bad batch size, wrong image rank, or labels that do not match tasks.
@@ -520,8 +462,8 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     """
     images, labels = (split.images, split.labels) if isinstance(split, Split) else split
     batch_size = _check_count("batch_size", batch_size)
-    if tasks is None and augment is not None and getattr(augment, "tasks", None) is not None:
-        tasks = augment.tasks
+    if tasks is None:
+        tasks = getattr(augment, "tasks", None)
     emitted = set(getattr(augment, "emits", ()))  # labels the policy writes itself
     if tasks is None:
         labels = dict(labels)

@@ -1,17 +1,12 @@
 """Affine geometry on batches: matrices, their inverses, and one-pass image warps.
 
-Coordinate convention (used by every function here and by every label kind that moves):
-*pixel-index coordinates*, ``x`` to the right (column index) and ``y`` down (row index); the
-centre of pixel ``(row i, col j)`` is at ``(x, y) = (j, i)``. A position label ``(px, py)``
-in ``[0, 1]`` (pixel centre of column ``j`` at ``(j + 0.5) / W``) sits at
-``x = px * W - 0.5``, ``y = py * H - 0.5``.
+Coordinates are *pixel-index coordinates*: ``x`` to the right, ``y`` down, the centre of
+pixel ``(row i, col j)`` at ``(x, y) = (j, i)``; a position label ``(px, py)`` in ``[0, 1]``
+sits at ``x = px * W - 0.5``, ``y = py * H - 0.5``.
 
 Matrices are *forward* ``(B, 3, 3)`` float32 affine maps: a point ``p`` of the input image
-lands at ``M @ p`` in the output image. Labels are mapped with ``M``; the image is warped
-with ``M^-1`` (each output pixel samples the input) by ``ImageProjectiveTransformV3``.
-
-This is the ground floor of the package: label kinds (:mod:`mtl_utils.kinds`) move their
-labels with these matrices, and :mod:`mtl_utils.augment` draws and composes them.
+lands at ``M @ p`` in the output. Labels are mapped with ``M``; the image is warped with
+``M^-1`` (each output pixel samples the input).
 
 Introduced in notebook 04.
 """
@@ -61,29 +56,22 @@ def translation(tx: tf.Tensor, ty: tf.Tensor) -> tf.Tensor:
 
 
 def shear(phi: tf.Tensor) -> tf.Tensor:
-    """Forward shear by ``phi`` radians, ImageDataGenerator's convention.
-
-    The legacy generator samples ``input = [[1, -sin phi], [0, cos phi]] @ output``; the
-    forward map is its inverse ``[[1, tan phi], [0, 1 / cos phi]]`` (rows below the centre
-    move right for ``phi > 0``).
-    """
+    """Forward shear by ``phi`` radians, ImageDataGenerator's convention: the inverse of its
+    ``[[1, -sin phi], [0, cos phi]]``, ``[[1, tan phi], [0, 1 / cos phi]]``."""
     one, z = tf.ones_like(phi), tf.zeros_like(phi)
     return _mat(one, tf.tan(phi), z, z, 1.0 / tf.cos(phi), z)
 
 
 def zoom(zx: tf.Tensor, zy: tf.Tensor) -> tf.Tensor:
-    """Forward zoom with ImageDataGenerator's factors: ``z > 1`` zooms out (content shrinks).
-
-    Content is scaled by ``1 / zx`` horizontally and ``1 / zy`` vertically.
-    """
+    """Forward zoom with ImageDataGenerator's factors: content scaled by ``1 / z`` (``z > 1``
+    zooms out)."""
     z = tf.zeros_like(zx)
     return _mat(1.0 / zx, z, z, z, 1.0 / zy, z)
 
 
 def flip(hflip: tf.Tensor, vflip: tf.Tensor) -> tf.Tensor:
     """Forward flips (booleans): ``x -> -x`` and/or ``y -> -y`` about the centre."""
-    sx = tf.where(hflip, -1.0, 1.0)
-    sy = tf.where(vflip, -1.0, 1.0)
+    sx, sy = tf.where(hflip, -1.0, 1.0), tf.where(vflip, -1.0, 1.0)
     z = tf.zeros_like(sx)
     return _mat(sx, z, z, z, sy, z)
 
@@ -107,11 +95,8 @@ def invert(m: tf.Tensor) -> tf.Tensor:
 
 
 def shear_degrees(matrices: Any) -> np.ndarray:
-    """The shear angle, in degrees, of matrices sampled from a shear op alone.
-
-    A :class:`~mtl_utils.augment.Shear` of angle ``phi`` has the forward linear part
-    ``[[1, tan phi], [0, 1 / cos phi]]`` (ImageDataGenerator's convention), so
-    ``phi = atan(m[0, 1] / m[0, 0])``; composed with other ops the value means nothing.
+    """The shear angle, in degrees, of matrices from a shear op alone (see :func:`shear`);
+    composed with other ops the value means nothing.
 
     Introduced in notebook 04.
     """
@@ -134,20 +119,10 @@ def affine_matrix(
 ) -> tf.Tensor:
     """Forward affine matrices from explicit parameters (scalars or ``(B,)`` arrays).
 
-    The content is rotated, translated, sheared, zoomed, then flipped, all about the image
-    centre: the order ImageDataGenerator applies them in.
-
-    Args:
-        height, width: image size in pixels.
-        rotation_deg: counter-clockwise rotation on screen, degrees.
-        tx, ty: content shift in pixels, right and down.
-        shear_deg: ImageDataGenerator-style shear angle in degrees (see :func:`shear`).
-        zx, zy: ImageDataGenerator zoom factors (``> 1`` zooms out), per axis.
-        hflip, vflip: booleans, mirror left-right / top-bottom.
-
-    Returns:
-        ``(B, 3, 3)`` float32 forward matrices in pixel-index coordinates, ``B`` the
-        broadcast length of the parameters (1 if all are scalars).
+    The content is rotated (counter-clockwise on screen), shifted (right and down, pixels),
+    sheared (:func:`shear`), zoomed (:func:`zoom`), then flipped, all about the image centre:
+    ImageDataGenerator's order. Returns ``(B, 3, 3)`` float32 forward matrices, ``B`` the
+    broadcast length of the parameters.
 
     Raises:
         ValueError: a zoom factor that is not positive (static values only).
@@ -176,18 +151,12 @@ def from_legacy_params(params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
                        height: int, width: int) -> tf.Tensor:
     """Forward matrices equal to ImageDataGenerator's ``apply_transform(x, params)``.
 
-    Reproduces the legacy code path exactly (NumPy, float64, then cast): its inverse map
-    ``R(theta) @ S(tx, ty) @ Shear(shear) @ Z(zx, zy)`` offset to the centre, followed by
-    the flips. Quirks kept on purpose: in Keras 3.15 ``tx`` (sampled from
-    ``height_shift_range`` times the number of *rows*) moves content along *x*, by
-    ``-tx`` pixels, and ``ty`` along y; the centre offsets use ``H/2 - 0.5`` for x and
-    ``W/2 - 0.5`` for y (identical to the true centre on square images only).
+    Reproduces the legacy code path exactly (NumPy float64, then cast), quirks included: in
+    Keras 3.15 ``tx`` moves content along *x* by ``-tx`` pixels, and the centre offsets are
+    ``H/2 - 0.5`` for x and ``W/2 - 0.5`` for y (right on square images only).
 
     Args:
-        params: one dict from ``ImageDataGenerator.get_random_transform`` (keys ``theta``,
-            ``tx``, ``ty``, ``shear`` in degrees, ``zx``, ``zy``, ``flip_horizontal``,
-            ``flip_vertical``) or a list of them.
-        height, width: image size in pixels.
+        params: one dict from ``ImageDataGenerator.get_random_transform`` or a list of them.
 
     Returns:
         ``(N, 3, 3)`` float32 forward matrices. Pass ``hflip=[p["flip_horizontal"] ...]``
@@ -204,10 +173,8 @@ def from_legacy_params(params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     for p in params:
         for key in ("brightness", "channel_shift_intensity"):
             if p.get(key) is not None:
-                raise ValueError(
-                    f"legacy parameter {key!r}={p[key]!r} is photometric, not an affine "
-                    "transform; remove it (use the brightness op instead)."
-                )
+                raise ValueError(f"legacy parameter {key!r}={p[key]!r} is photometric, not an "
+                                 "affine transform; remove it (use the brightness op instead).")
         theta = np.deg2rad(float(p.get("theta", 0.0)))
         sh = np.deg2rad(float(p.get("shear", 0.0)))
         t = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0],
@@ -233,17 +200,8 @@ def from_legacy_params(params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
 @tf.autograph.experimental.do_not_convert
 def warp_images(images: Any, matrices: Any, *, interpolation: str = "bilinear",
                 fill_mode: str = "reflect", fill_value: float = 0.0) -> tf.Tensor:
-    """Warp a batch once through forward matrices (vectorized, graph friendly).
-
-    Args:
-        images: ``(B, H, W, C)`` tensor (any dtype the kernel takes; float32 for images).
-        matrices: ``(B, 3, 3)`` or ``(1, 3, 3)`` forward matrices (see module docstring).
-        interpolation: ``"bilinear"`` or ``"nearest"``.
-        fill_mode: one of ``"reflect"``, ``"wrap"``, ``"constant"``, ``"nearest"``.
-        fill_value: value outside the image for ``fill_mode="constant"``.
-
-    Returns:
-        The warped batch, same shape and dtype.
+    """A ``(B, H, W, C)`` batch warped once through ``(B or 1, 3, 3)`` forward matrices
+    (vectorized, graph friendly); same shape and dtype.
 
     Raises:
         ValueError: unknown interpolation or fill mode, or images that are not 4-D.

@@ -1,12 +1,8 @@
 """Label kinds: everything that depends on what a label *is*, one small class per kind.
 
-A :class:`~mtl_utils.tasks.Task` names a label and its kind (``Task("position",
-"position")``); the kind's class says how such a label is shaped and checked, how an affine
-transform moves it, whether and how two of them mix, what each augmentation op does to it,
-how a head predicts it, its loss, metrics and direction, the best constant prediction, and
-how plots draw it. Every other module asks the kind, so **a new label kind is one class**:
-subclass :class:`LabelKind`, give it a ``name``, and ``Task(..., kind=name)`` works in
-augmentation, models, training, statistics and plots.
+A :class:`~mtl_utils.tasks.Task` names a label and its kind; the kind's class says how such
+a label is shaped, checked, moved, mixed, predicted, scored and drawn. Every other module asks
+the kind, so **a new label kind is one class**: subclass :class:`LabelKind` with a ``name``.
 
 ========== ==================== ===================================================
 kind       label shape / dtype  meaning
@@ -34,6 +30,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import geometry
+from .geometry import TWO_PI
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tasks import Task
@@ -41,7 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Every label kind by name, filled in as :class:`LabelKind` subclasses are defined.
 LABEL_KINDS: dict[str, LabelKind] = {}
 HEAD_POOLS: tuple[str, ...] = ("flatten", "max", "avg")
-TWO_PI = 2.0 * math.pi
 
 
 # ------------------------------------------------------------------- metric functions
@@ -94,14 +90,10 @@ def absolute_error(y_true, y_pred):
     return ops.mean(ops.abs(ops.cast(y_true, y_pred.dtype) - y_pred), axis=-1)
 
 
-def _angle_vector(y_true):
-    a = ops.cast(y_true[..., 0], "float32")
-    return ops.stack([ops.cos(a), ops.sin(a)], axis=-1)
-
-
 def angle_loss(y_true, y_pred):
     """Squared distance between the predicted 2-vector and ``(cos a, sin a)``."""
-    return ops.mean(ops.square(_angle_vector(y_true) - y_pred), axis=-1)
+    a = ops.cast(y_true[..., 0], "float32")
+    return ops.mean(ops.square(ops.stack([ops.cos(a), ops.sin(a)], axis=-1) - y_pred), axis=-1)
 
 
 def angle_error_deg(y_true, y_pred):
@@ -128,12 +120,10 @@ def scaled(fn, scale: float):
 class LabelKind:
     """Base class of label kinds; a subclass with a ``name`` registers itself.
 
-    Class attributes say what a kind is (override them): ``name``, ``metric`` (primary
-    metric, as in Keras logs ``<task>_<metric>``), ``higher_is_better``, ``pool`` (how a
-    head pools the shared feature map by default), ``activation`` and ``dtype`` of its
-    labels, ``mixable`` (MixUp/CutMix can mix two labels), ``uncertainty_coefficient``
-    (1 for classification likelihoods, 1/2 for Gaussian ones; Kendall et al. 2018) and
-    ``task_fields`` (the kind-specific :class:`~mtl_utils.tasks.Task` fields it accepts).
+    Class attributes say what a kind is; besides the obvious ones: ``metric`` (as in Keras
+    logs ``<task>_<metric>``), ``pool`` (the head's default), ``mixable`` (MixUp/CutMix can
+    mix two labels), ``uncertainty_coefficient`` (1 for classification likelihoods, 1/2 for
+    Gaussian ones; Kendall et al. 2018), ``task_fields`` (kind-specific Task fields it takes).
     Methods say what it does; the defaults fit a label that geometry does not move.
 
     Introduced in notebook 00.
@@ -166,8 +156,7 @@ class LabelKind:
                 raise ValueError(f"Task {task.name!r}: {attr} is only for class tasks, "
                                  f"not kind {self.name!r}.")
         if "scale_equivariant" not in self.task_fields and task.scale_equivariant:
-            raise ValueError(f"Task {task.name!r}: scale_equivariant is only for scalar "
-                             "tasks.")
+            raise ValueError(f"Task {task.name!r}: scale_equivariant is only for scalar tasks.")
 
     def label_shape(self, task: Task, image_shape: Sequence[int]) -> tuple[int, ...]:
         """Per-example label shape for images of shape ``(H, W, C)``."""
@@ -178,8 +167,7 @@ class LabelKind:
         return 1
 
     def check(self, task: Task, y: tf.Tensor, height: Any, width: Any) -> tf.Tensor:
-        """A batch of labels, checked against :meth:`label_shape` (cast to float32 where a
-        float label came as integers).
+        """A batch of labels checked against :meth:`label_shape` (integers cast to float32).
 
         Raises:
             ValueError: a label of the wrong rank or size, naming the shape expected.
@@ -208,11 +196,9 @@ class LabelKind:
 
     def head(self, task: Task, features, image_shape: Sequence[int], pool: str,
              hidden: int = 64, dropout: float = 0.0):
-        """The task's head on a 4-D feature map: pool, a hidden dense layer, the output
-        layer (named after the task). Returns the output tensor."""
+        """The task's head (pool, hidden dense layer, output layer named after the task)."""
         if pool not in HEAD_POOLS:
-            raise ValueError(f"unknown head pool {pool!r}; choose one of "
-                             f"{', '.join(HEAD_POOLS)}.")
+            raise ValueError(f"unknown head pool {pool!r}; choose one of {', '.join(HEAD_POOLS)}.")
         n = task.name
         one_d = len(features.shape) == 3  # (B, L, F): a sequence's features
         if pool == "flatten":
@@ -235,22 +221,18 @@ class LabelKind:
     # -------------------------------------------------------------- augmentation
     def move(self, task: Task, y: tf.Tensor, matrices: tf.Tensor, height: Any, width: Any,
              hflip: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor | None]:
-        """Move a batch of labels with forward ``matrices`` (pixel-index coordinates,
-        :mod:`mtl_utils.geometry`). Returns the moved labels and per-example visibility
-        weights (``None``: all visible). Default: the label does not move."""
+        """Labels moved by forward ``matrices`` (:mod:`mtl_utils.geometry`), and per-example
+        visibility weights (``None``: all visible). Default: the label does not move."""
         return y, None
 
     def unmove(self, task: Task, prediction: tf.Tensor, matrices: tf.Tensor, height: Any,
                width: Any, hflip: tf.Tensor | None) -> tf.Tensor:
-        """A prediction made on a view back in the original frame: the view was made with
-        forward ``matrices`` (and ``hflip``), so the prediction moves through their inverse.
-        Test-time augmentation by kind (:func:`mtl_utils.augment.tta`). Default: a
-        prediction in label space moves as a label does."""
+        """A prediction on a view made with ``matrices`` moved back to the original frame
+        (:func:`mtl_utils.augment.tta`). Default: moved as a label, by the inverse."""
         return self.move(task, prediction, geometry.invert(matrices), height, width, hflip)[0]
 
     def combine(self, task: Task, predictions: tf.Tensor) -> tf.Tensor:
-        """One prediction from ``(V, B, ...)`` predictions of ``V`` views, already in the
-        original frame: their mean (probabilities, points, masks, values)."""
+        """One prediction from ``(V, B, ...)`` predictions of ``V`` views: their mean."""
         return tf.reduce_mean(predictions, axis=0)
 
     def mix(self, task: Task, y: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor,
@@ -268,16 +250,15 @@ class LabelKind:
             "mix images and leave labels untouched.")
 
     def effect(self, task: Task, op) -> str:
-        """What a geometric ``op`` does to this kind of label (see
-        :func:`mtl_utils.augment.label_effect`)."""
+        """What a geometric ``op`` does to this label (:func:`mtl_utils.augment.label_effect`)."""
         return "kept"
 
     # ------------------------------------------------------------------- plots
     def draw(self, ax, task: Task, y: np.ndarray, frame: dict, color: str) -> str | None:
-        """Draw one example's label on ``ax`` (a matplotlib axis showing the image).
+        """Draw one example's label on ``ax``; returns text for the title, or ``None``.
 
-        ``frame`` holds ``height``, ``width`` and, once a kind that anchors others has drawn
-        (``draw_first``), the object's ``centre``. Returns text for the title, or ``None``.
+        ``frame`` holds ``height``, ``width`` and, once a ``draw_first`` kind has drawn, the
+        object's ``centre``.
         """
         return None
 

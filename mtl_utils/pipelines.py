@@ -1,9 +1,4 @@
-"""Variants of the augmenting ``tf.data`` pipeline, and how to time them (notebook 04).
-
-:func:`pipeline_variant` spells out :func:`~mtl_utils.data.to_dataset`'s pipeline
-(``cache -> shuffle -> batch -> map(policy) -> prefetch``) with a switch for each choice it
-makes, so that each choice can be timed; :func:`measure` and :func:`epochs_seconds` time a
-pipeline alone, behind a simulated training step, and across epochs.
+"""Variants of the augmenting ``tf.data`` pipeline, and how to time them.
 
 Introduced in notebook 04.
 """
@@ -12,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,11 +20,9 @@ def pipeline_variant(split: Split, policy: Callable, batch_size: int, seed: int,
     """``to_dataset``'s augmenting pipeline with each of its choices as a switch.
 
     Args:
-        split: the examples (labels of the policy's tasks are taken).
         policy: a policy with ``.tasks`` (:mod:`mtl_utils.augment`).
         per_example: run the policy on single examples (a batch of one), then batch.
         parallel: map with ``num_parallel_calls=AUTOTUNE`` (else sequentially).
-        cache, prefetch: the usual switches.
         rewrites: ``False`` stops tf.data from parallelizing the map and injecting a
             prefetch by itself, so the pipeline only starts a batch when asked for one.
 
@@ -84,7 +76,7 @@ def epochs_seconds(ds: tf.data.Dataset, epochs: int, steps: int | None = None) -
             for _ in ds:
                 pass
     else:
-        it: Any = iter(ds)
+        it = iter(ds)
         for _ in range(epochs * steps):
             next(it)
     return time.perf_counter() - start

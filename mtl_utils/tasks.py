@@ -1,10 +1,7 @@
 """Task specs: the one place that says what a task's label is and how it is learned.
 
-A :class:`Task` names a label and its *kind* (:mod:`mtl_utils.kinds`: ``class``,
-``position``, ``mask``, ``scalar``, ``angle``, or a kind of your own). Everything else in
-``mtl_utils`` reads it: model heads (output size and activation), losses, metrics, the
-direction of the primary metric (for Delta_m), how augmentation moves the label, and how
-plots draw it; the task asks its kind for each.
+A :class:`Task` names a label and its *kind* (:mod:`mtl_utils.kinds`); heads, losses,
+metrics, augmentation and plots all read it, and it asks its kind for each.
 
 Introduced in notebook 00.
 """
@@ -26,28 +23,19 @@ class Task:
     """One prediction target of a multi-task model.
 
     Args:
-        name: label key and Keras output name; a Python identifier (``"shape"``).
+        name: label key and Keras output name; a Python identifier.
         kind: a label kind's name (:data:`mtl_utils.kinds.LABEL_KINDS`).
-        num_classes: number of classes (``kind="class"`` only, at least 2).
-        class_names: optional display names, one per class.
-        not_invariant_to: augmentation op names that would make this label wrong
-            (``{"hue", "saturation", "grayscale"}`` for a colour task). Augmentation
-            policies refuse such ops unless built with ``naive=True``.
-        flip_class_map: for class tasks, the class index each class becomes under a
-            horizontal flip (e.g. a left/right label); ``None`` means unchanged.
-        scale_equivariant: for scalar tasks, whether the physical quantity scales with
-            zoom (an object's size does; a count does not).
-        value_range: for scalar tasks, the physical range ``(lo, hi)`` the label is
-            normalised from: ``label = (physical - lo) / (hi - lo)``.
-        metric_scale: factor turning the primary error metric into ``unit``
-            (the image size for positions, so errors read in pixels).
-        unit: unit of the primary metric, for tables and plots.
-        depends_on: words a text label depends on (``{"not", "never"}`` for a sentiment):
-            text policies that respect labels never delete or move them (notebook 09).
-        head_pool: how this task's head pools the shared feature map: ``"max"`` for
-            what-is-it labels that do not depend on where the object is, ``"flatten"`` for
-            labels tied to a place in the image (a position, the left digit); ``None``
-            uses the kind's default.
+        num_classes, class_names: class tasks only (at least 2 classes; one name each).
+        not_invariant_to: augmentation op names that would make this label wrong; policies
+            refuse them unless built with ``naive=True``.
+        flip_class_map: class tasks: the class each class becomes under a horizontal flip.
+        scale_equivariant: scalar tasks: the physical quantity scales with zoom (a size).
+        value_range: scalar tasks: physical ``(lo, hi)``, ``label = (x - lo) / (hi - lo)``.
+        metric_scale: factor turning the primary error metric into ``unit`` (pixels).
+        depends_on: words a text label depends on, which label-respecting text policies
+            never delete or move (notebook 09).
+        head_pool: the head's pooling: ``"max"`` for labels that do not depend on where the
+            object is, ``"flatten"`` for labels tied to a place; ``None``: the kind's default.
 
     Raises:
         ValueError: unknown kind, bad name, or fields that do not fit the kind.
@@ -70,10 +58,8 @@ class Task:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(
-                f"Task name {self.name!r} is not a Python identifier; use letters, digits "
-                "and underscores (it becomes a Keras output name)."
-            )
+            raise ValueError(f"Task name {self.name!r} is not a Python identifier; use letters, "
+                             "digits and underscores (it becomes a Keras output name).")
         object.__setattr__(self, "not_invariant_to", frozenset(self.not_invariant_to))
         object.__setattr__(self, "depends_on", frozenset(self.depends_on))
         self.label_kind.validate(self)
@@ -107,11 +93,8 @@ class Task:
 
     @property
     def display_scale(self) -> tuple[float, str]:
-        """``(factor, unit)`` for showing the primary metric: fractions in percent.
-
-        Accuracy and IoU are fractions in logs and shown times 100 in ``"%"`` (differences
-        of them in percentage points); errors keep their ``unit``.
-        """
+        """``(factor, unit)`` for showing the primary metric: accuracy and IoU in ``"%"``,
+        errors in their ``unit``."""
         return (100.0, "%") if self.metric in ("accuracy", "iou") else (1.0, self.unit)
 
     @property
@@ -146,18 +129,15 @@ class Task:
         return self.label_kind.metrics(self)
 
     def constant_baseline(self, train_labels: np.ndarray, labels: np.ndarray) -> float:
-        """The primary metric of the best constant prediction, fitted on ``train_labels``
-        and scored on ``labels``: what a model must beat to have learned anything (the
-        majority class, the mean position or value, the mean mask, the circular mean angle).
+        """The primary metric on ``labels`` of the best constant prediction fitted on
+        ``train_labels`` (majority class, mean value, circular mean angle...).
 
         Introduced in notebook 01.
         """
-        return self.label_kind.constant_baseline(self, np.asarray(train_labels),
-                                                 np.asarray(labels))
+        return self.label_kind.constant_baseline(self, np.asarray(train_labels), np.asarray(labels))
 
     def higher_is_better_for(self, metric: str) -> bool:
-        """Direction of any logged metric of this task: the kind's for its primary metric,
-        higher for accuracies and IoUs, lower for errors and losses.
+        """Whether a higher value is better for any logged metric of this task.
 
         Raises:
             ValueError: a metric name with no known direction.
@@ -194,14 +174,11 @@ class Task:
         for key in ("class_names", "flip_class_map", "value_range"):
             if cfg.get(key) is not None:
                 cfg[key] = tuple(cfg[key])
-        cfg["not_invariant_to"] = frozenset(cfg.get("not_invariant_to", ()))
-        cfg["depends_on"] = frozenset(cfg.get("depends_on", ()))
-        return cls(**cfg)
+        return cls(**cfg)  # __post_init__ turns the word lists into frozensets
 
 
 def task_table(tasks: Iterable[Task] | Mapping[str, Task]):
-    """A pandas table of tasks: kind, classes, metric and unit, direction, and the ops each
-    declares it is not invariant to.
+    """A pandas table of tasks: kind, classes, metric, direction, ops not invariant to.
 
     Introduced in notebook 00.
     """
@@ -215,9 +192,8 @@ def task_table(tasks: Iterable[Task] | Mapping[str, Task]):
 # ------------------------------------------------------------------- lookup, checks
 def task_dict(tasks: Iterable[Task] | Mapping[str, Task]) -> dict[str, Task]:
     """Tasks as an ordered ``{name: Task}`` dict; rejects duplicate names."""
-    items = list(tasks.values()) if isinstance(tasks, Mapping) else list(tasks)
     out: dict[str, Task] = {}
-    for t in items:
+    for t in tasks.values() if isinstance(tasks, Mapping) else tasks:
         if not isinstance(t, Task):
             raise TypeError(f"expected Task objects, got {type(t).__name__}: {t!r}")
         if t.name in out:
@@ -242,10 +218,8 @@ def select_tasks(tasks: Iterable[Task] | Mapping[str, Task],
         names = [names]
     unknown = [n for n in names if n not in all_tasks]
     if unknown:
-        raise KeyError(
-            f"unknown task {unknown[0]!r}; this data has tasks {list(all_tasks)}. "
-            "Check the TASKS parameter's spelling."
-        )
+        raise KeyError(f"unknown task {unknown[0]!r}; this data has tasks {list(all_tasks)}. "
+                       "Check the TASKS parameter's spelling.")
     return {n: all_tasks[n] for n in names}
 
 
@@ -259,21 +233,15 @@ def validate_labels(tasks: Iterable[Task] | Mapping[str, Task], images: np.ndarr
     """
     images_shape = tuple(np.shape(images))
     if len(images_shape) not in (2, 4):
-        raise ValueError(
-            f"images must be a 4-D batch (N, H, W, C) (or token ids (N, L)); got shape "
-            f"{images_shape}. Add a channel axis with images[..., None] or a batch axis with "
-            "images[None]."
-        )
+        raise ValueError(f"images must be a 4-D batch (N, H, W, C) (or token ids (N, L)); got "
+                         f"shape {images_shape}. Add a channel axis with images[..., None] or a "
+                         "batch axis with images[None].")
     for name, task in task_dict(tasks).items():
         if name not in labels:
-            raise ValueError(
-                f"labels are missing task {name!r} (have {sorted(labels)}); pass a label "
-                "array for every task, or select fewer tasks."
-            )
+            raise ValueError(f"labels are missing task {name!r} (have {sorted(labels)}); pass "
+                             "a label array for every task, or select fewer tasks.")
         want = (images_shape[0], *task.label_shape(images_shape[1:]))
         got = tuple(np.shape(labels[name]))
         if got != want:
-            raise ValueError(
-                f"label {name!r} ({task.kind}) has shape {got}; expected {want} for "
-                f"images of shape {images_shape}."
-            )
+            raise ValueError(f"label {name!r} ({task.kind}) has shape {got}; expected {want} "
+                             f"for images of shape {images_shape}.")
