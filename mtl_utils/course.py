@@ -1,10 +1,8 @@
 """Run the whole course headless: every numbered notebook through papermill, then a report.
 
-``python -m mtl_utils.course run`` (what ``make run`` calls) executes
-``notebooks/NN_*.ipynb`` in order into ``runs/<timestamp>/``, with a progress bar, and
-writes ``runs/<timestamp>/summary.md`` from the cells each notebook tags ``headline``
-(its key table and figure). A failing notebook stops the run with the notebook's name and
-the failing cell's error. Results of all notebooks go to ``runs/<timestamp>/results``.
+``python -m mtl_utils.course run`` (``make run``) executes ``notebooks/NN_*.ipynb`` in order
+into ``runs/<timestamp>/`` (results in its ``results/``) and writes its ``summary.md`` from the
+cells each notebook tags ``headline``; a failing notebook stops the run, naming the cell.
 """
 
 from __future__ import annotations
@@ -20,10 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADLINE_TAG = "headline"
-# The kernel's own start-up warning that it talks to us over local TCP (loopback only, in a
-# headless run) is not an error; show the kernel app's errors only. Each kernel imports
-# mtl_utils first, which imports TensorFlow with its start-up chatter filtered (a notebook
-# whose first cell imports TensorFlow itself would otherwise print it to the console).
+# The kernel's start-up warning that it talks to us over local TCP is not an error: show the
+# kernel app's errors only. Each kernel imports mtl_utils first, which imports TensorFlow
+# with its start-up chatter filtered (else a notebook's first import prints it to the console).
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.exec_lines=import mtl_utils"]
 
 
@@ -37,16 +34,17 @@ def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     return found
 
 
-def _strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+def _text(source: str | list[str]) -> str:
+    """A notebook's text field, stored as one string or a list of lines."""
+    return source if isinstance(source, str) else "".join(source)
 
 
 def headline_markdown(nb_path: Path, out_dir: Path | None) -> str:
     """Markdown for one executed notebook's ``headline`` cells: text tables and PNG figures
     (figures are written next to the report, or left out when ``out_dir`` is ``None``)."""
     nb = json.loads(nb_path.read_text())
-    title = next((c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-                  for c in nb["cells"] if c["cell_type"] == "markdown"), nb_path.stem)
+    title = next((_text(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"),
+                 nb_path.stem)
     title = title.strip().splitlines()[0].lstrip("# ").strip()
     parts = [f"## {nb_path.stem}: {title}", ""]
     n_fig = 0
@@ -63,10 +61,9 @@ def headline_markdown(nb_path: Path, out_dir: Path | None) -> str:
                 (out_dir / name).write_bytes(base64.b64decode(data["image/png"]))
                 parts += [f"![{nb_path.stem} figure {n_fig}]({name})", ""]
             elif "text/plain" in data or out.get("output_type") == "stream":
-                text = data.get("text/plain", out.get("text", ""))
-                text = text if isinstance(text, str) else "".join(text)
+                text = _text(data.get("text/plain", out.get("text", "")))
                 if text.strip() and not text.startswith("<Figure"):
-                    parts += ["```", _strip_ansi(text).rstrip(), "```", ""]
+                    parts += ["```", re.sub(r"\x1b\[[0-9;]*m", "", text).rstrip(), "```", ""]
     if len(parts) == 2:
         parts += ["(no cell tagged `headline`)", ""]
     return "\n".join(parts)
@@ -104,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
              "", "| notebook | seconds |", "|---|---|"]
     lines += [f"| {name} | {sec:.0f} |" for name, sec in timings]
     lines.append("")
-    for nb in todo:
-        lines.append(headline_markdown(out_dir / nb.name, out_dir))
+    lines += [headline_markdown(out_dir / nb.name, out_dir) for nb in todo]
     (out_dir / "summary.md").write_text("\n".join(lines))
     print(f"Done in {sum(s for _, s in timings):.0f} s. Report: {out_dir / 'summary.md'}")
     return 0
@@ -133,16 +129,12 @@ def readme(args: argparse.Namespace) -> int:
 
 
 def adopt(args: argparse.Namespace) -> int:
-    """Copy a run's executed notebooks back into ``notebooks/`` (what is committed).
-
-    Removes papermill's injected-parameters cell (the run's results folder) and replaces the
-    run's absolute paths with paths relative to the repository, in outputs and metadata, so
-    a committed notebook shows its real outputs without naming anyone's machine.
-    """
+    """Copy a run's executed notebooks into ``notebooks/`` without papermill's injected
+    parameters and with the run's absolute paths made relative to the repository."""
     run_dir = Path(args.run).resolve()
     target = Path(args.notebooks)
-    done = 0
-    for nb_path in notebooks(run_dir, args.only):
+    todo = notebooks(run_dir, args.only)
+    for nb_path in todo:
         nb = json.loads(nb_path.read_text())
         nb["cells"] = [c for c in nb["cells"]
                        if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
@@ -156,8 +148,7 @@ def adopt(args: argparse.Namespace) -> int:
                                    (str(ROOT) + "/", "")):
             text = text.replace(absolute, relative)
         (target / nb_path.name).write_text(text)
-        done += 1
-    print(f"adopted {done} notebooks from {run_dir} into {target}")
+    print(f"adopted {len(todo)} notebooks from {run_dir} into {target}")
     return 0
 
 
@@ -168,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="execute the notebooks and write summary.md")
     p.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. --only 00 02")
     p.add_argument("--out", help="output folder (default runs/<timestamp>)")
-    p.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
     r = sub.add_parser("readme", help="refresh README.md's results from the notebooks")
     r.add_argument("--readme", default=str(ROOT / "README.md"))
-    r.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
     a = sub.add_parser("adopt", help="copy a run's executed notebooks into notebooks/")
     a.add_argument("run", help="the run folder, runs/<timestamp>")
     a.add_argument("--only", nargs="*", help="notebook numbers to adopt")
-    a.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="notebook folder")
+    for command in (p, r, a):
+        command.add_argument("--notebooks", default=str(ROOT / "notebooks"),
+                             help="notebook folder")
     args = parser.parse_args(argv)
     return {"run": run, "readme": readme, "adopt": adopt}[args.command](args)
 

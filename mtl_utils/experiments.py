@@ -1,15 +1,6 @@
-"""Seeded experiment runs: configurations, training over seeds, grids.
-
-* :class:`Config` describes one training configuration (tasks, model, budget,
-  augmentation, loss weighting).
-* :func:`run_config` trains it once per seed and returns tidy rows
-  ``(experiment, config, seed, task, metric, value, split, epochs, seconds, ...)``;
-  ``seconds`` is the run's training wall time and ``step_ms`` its steady-state time per
-  optimizer step, the one to compare costs with. With a :class:`~mtl_utils.store.
-  ResultsStore`, finished ``(config, seed)`` pairs are read back instead of re-trained, so
-  a grid that crashed resumes where it stopped.
-* The statistics of the rows (:mod:`mtl_utils.stats`: summaries, Delta_m, paired
-  verdicts) are re-exported here, so notebooks reach everything as ``ex.*``.
+"""Seeded experiment runs: a :class:`Config` trained once per seed (:func:`run_config`) or
+over a grid (:func:`run_grid`) into tidy rows, resumed from a results store. The statistics
+of :mod:`mtl_utils.stats` are re-exported, so notebooks reach everything as ``ex.*``.
 
 Introduced in notebook 01.
 """
@@ -18,14 +9,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import inspect
+import itertools
 import json
 import multiprocessing
 import os
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -70,13 +64,8 @@ from .store import HISTORY_COLUMNS, ROW_COLUMNS, ResultsStore  # noqa: F401 - re
 from .tasks import Task, select_tasks
 
 
-# --------------------------------------------------------------------------- seeding
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy, TensorFlow and Keras; optionally make TF ops deterministic.
-
-    With ``deterministic=True`` the same seed gives the same metrics on one machine
-    (``tf.config.experimental.enable_op_determinism``); exact numbers still differ across
-    machines, library versions and GPUs.
 
     Introduced in notebook 01.
     """
@@ -102,22 +91,17 @@ def _keras_seeds_of_its_own(seed: int):
         _keras_seeds.python_random = saved
 
 
-# ---------------------------------------------------------------------------- config
 def _check_factory(config: str, field_name: str, factory: Any, arity: int, what: str) -> None:
     """A factory must be callable with ``arity`` positional arguments."""
     if factory is None:
         return
-    try:
-        ok = callable(factory)
-        if ok:
-            inspect.signature(factory).bind(*([None] * arity))
-    except TypeError:
-        ok = False
+    try:  # a non-callable has no signature either: TypeError
+        inspect.signature(factory).bind(*([None] * arity))
     except ValueError:  # no signature (a builtin): trust it
-        ok = True
-    if not ok:
+        return
+    except TypeError:
         raise TypeError(f"Config {config!r}: {field_name} must be a factory {what}; got "
-                        f"{factory!r}.")
+                        f"{factory!r}.") from None
 
 
 _MODEL_KWARGS = frozenset(inspect.signature(build_shared_model).parameters) - {
@@ -155,30 +139,17 @@ class Config:
     """One training configuration.
 
     Args:
-        name: identifies the configuration in tables and in the results store; a name
-            must always mean the same settings (the store checks a fingerprint).
+        name: identifies the configuration in tables and the results store, which checks
+            that a name always means the same settings.
         tasks: task names to train (``None``: all the data's tasks).
-        model: ``"shared"`` (hard parameter sharing) or ``"single"`` (independent
-            single-task models, one per task, trained side by side in one Keras graph with
-            nothing shared; see :func:`~mtl_utils.models.build_single_task_models`). Rows
-            carry ``seconds`` for the whole model and ``params`` of each task's own model.
-        epochs, batch_size, learning_rate: the training budget; ``learning_rate`` is the
-            peak rate of the schedule.
-        schedule, warmup: the learning-rate schedule over the run's optimizer steps and
-            its warm-up fraction (see :func:`~mtl_utils.models.learning_rate_schedule`).
-            The default (Adam, 10% warm-up to 2e-3, cosine decay) reached on this course's
-            data in 8-10 epochs what a constant 1e-3 reached in 15 (notebook 01).
-        augment: ``None`` or a factory ``augment(tasks) -> policy`` (a policy from
-            :mod:`mtl_utils.augment`), called with the tasks being trained.
-        weighting: ``None`` (Keras ``loss_weights``) or a factory ``weighting() -> strategy``
-            from :mod:`mtl_utils.weighting`.
-        loss_weights: static ``{task: lambda}`` for the plain Keras path.
+        model: ``"shared"`` (hard parameter sharing) or ``"single"`` (one independent model
+            per task, side by side in one Keras graph; rows carry each task's own ``params``).
+        learning_rate, schedule, warmup: see :func:`~mtl_utils.models.learning_rate_schedule`.
+        augment: ``None`` or a factory ``augment(tasks) -> policy`` (:mod:`mtl_utils.augment`).
+        weighting: ``None`` (Keras ``loss_weights``) or a factory ``weighting() -> strategy``.
         model_kwargs: extra arguments for :func:`~mtl_utils.models.build_shared_model`.
-        builder: instead of :func:`~mtl_utils.models.build_shared_model`, a function
-            ``builder(tasks, input_shape) -> keras.Model`` returning an uncompiled model
-            with one output per task, named after it (notebook 08's ResNet50). Compiled,
-            trained and stored like any other config; no weighting strategy, model_kwargs
-            or per-task views with it.
+        builder: ``builder(tasks, input_shape) -> keras.Model`` (uncompiled, an output per
+            task named after it) instead; no weighting, model_kwargs or per-task views then.
         description: free text, part of the fingerprint (say what ``augment`` does).
 
     Introduced in notebook 01.
@@ -269,10 +240,7 @@ def experiment_name(prefix: str, data: MultiTaskData, **settings) -> str:
     """A results-store experiment name from the data and the settings rows share.
 
     ``experiment_name("baselines", data, tasks=["shape", "color"], e=10, b=32)`` gives
-    ``"baselines_shapes_n2000_s32_d0_tasks-shape-color_e10_b32"``: notebooks that train the
-    same data with the same settings use the same name, so one reads the other's rows from
-    the store (notebook 02 reads notebook 01's baselines). Settings appear in the order
-    given; lists are joined with ``-``.
+    ``"baselines_shapes_n2000_s32_d0_tasks-shape-color_e10_b32"``.
 
     Introduced in notebook 01.
     """
@@ -287,27 +255,17 @@ def experiment_name(prefix: str, data: MultiTaskData, **settings) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "", "_".join(parts))
 
 
-# ------------------------------------------------------------------------- training
-def _history_rows(experiment: str, config: str, seed: int, history: Mapping[str, list]
-                  ) -> pd.DataFrame:
-    rows = [(experiment, config, seed, epoch + 1, key, float(v))
-            for key, values in history.items() for epoch, v in enumerate(values)]
-    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+def _steps_per_epoch(data: MultiTaskData, config: Config) -> int:
+    return -(-len(data.train) // int(config.batch_size))
 
 
 def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
                        seed: int, splits: Sequence[str] = ("test",), verbose: int = 0):
     """Train one model on ``tasks`` with ``config`` and ``seed``; evaluate it.
 
-    Consecutive runs with the same architecture and no weighting strategy reuse the last
-    compiled model (this seed's fresh initial variables, a reset optimizer), so ``fit`` and
-    ``evaluate`` are not traced again; the metrics equal a fresh model's (tested).
-
-    Returns:
-        ``(metrics, history, seconds, params, model)``: ``metrics[split][task][metric]``, the
-        Keras history dict (plus ``epoch_seconds``, each epoch's wall time), training wall
-        time, ``{task: parameters}`` (the whole model's count for every task when the encoder
-        is shared; each task's own model otherwise), and the trained model.
+    Returns ``(metrics, history, seconds, params, model)``: ``metrics[split][task][metric]``,
+    the Keras history (plus ``epoch_seconds``), training wall time, ``{task: parameters}``
+    (the whole model's count when the encoder is shared), and the trained model.
 
     Introduced in notebook 01.
     """
@@ -328,17 +286,21 @@ def _train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: 
     # iterator per epoch, without restarting the pipeline every epoch.
     train = to_dataset(data.train, tasks, config.batch_size, shuffle=True, seed=seed,
                        augment=policy, per_task_inputs=per_task, repeat=True)
-    timer = _EpochTimer()
+    epoch_starts: list[float] = []
+    epoch_seconds: list[float] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_starts.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: epoch_seconds.append(
+            time.perf_counter() - epoch_starts[-1]))
     start = time.perf_counter()
     hist = model.fit(train, epochs=int(config.epochs), verbose=verbose, shuffle=False,
-                     steps_per_epoch=-(-len(data.train) // int(config.batch_size)),
-                     callbacks=[timer])
+                     steps_per_epoch=_steps_per_epoch(data, config), callbacks=[timer])
     seconds = time.perf_counter() - start
     if len(tasks) == 1:  # Keras drops the output name from a one-output model's logs
         (name,) = tasks
         hist.history.update({f"{name}_{k}": v for k, v in list(hist.history.items())
                              if not k.startswith(f"{name}_")})
-    hist.history["epoch_seconds"] = timer.seconds
+    hist.history["epoch_seconds"] = epoch_seconds
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     # auxiliary tasks (labels a policy writes) get an untransformed image's labels
     evaluation = policy.for_evaluation() if hasattr(policy, "for_evaluation") else None
@@ -347,16 +309,15 @@ def _train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: 
                         per_task_inputs=per_task)
         logs = model.evaluate(ds, return_dict=True, verbose=0)
         metrics[split] = {n: _task_metrics(t, logs, len(tasks)) for n, t in tasks.items()}
-    shared = config.model == "shared"
-    params = {n: count_params(model) if shared else count_params(model, n) for n in tasks}
+    params = {n: count_params(model) if config.model == "shared" else count_params(model, n)
+              for n in tasks}
     return metrics, hist.history, seconds, params, model
 
 
 def train_model(data: MultiTaskData, config: Config, seed: int, verbose: int = 0
                 ) -> tuple[keras.Model, pd.DataFrame]:
-    """Train one run of ``config`` and keep the model, for what comes after training (test-
-    time augmentation in notebook 10): the same training as :func:`run_config`, and its test
-    rows. The model is this run's own (not reused by the next run).
+    """Train one run of ``config`` as :func:`run_config` does; return the model (this run's
+    own, not reused by the next run) and its test rows, for test-time augmentation.
 
     Introduced in notebook 10.
     """
@@ -366,50 +327,26 @@ def train_model(data: MultiTaskData, config: Config, seed: int, verbose: int = 0
     return model, rows
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    """A Keras callback recording each epoch's wall time in its ``seconds`` list."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 def steady_epoch_seconds(epoch_seconds: Sequence[float]) -> float:
-    """Median wall time of the epochs after the first (the first one also traces the model).
-
-    With one epoch, that epoch's time. This is the number to compare training costs with:
-    ``seconds`` also holds one-off tracing, which a run that reuses the previous run's model
-    (see :func:`train_and_evaluate`) does not pay.
-    """
+    """Median wall time of the epochs after the first (the first one also traces the model),
+    or of the one epoch: the number to compare training costs with."""
     times = list(epoch_seconds)
-    return float(np.median(times[1:] if len(times) > 1 else times))
+    return float(np.median(times[1:] or times))
 
 
 # The last compiled model, kept so that the next run with the same architecture reuses its
-# traced train and test functions (a few seconds of tracing per run on CPU) instead of
-# building a new one. Only the last one is kept, and only for configs without a weighting
-# strategy (strategies have state of their own): a weighted run always builds a new model.
+# traced train and test functions (seconds of tracing per run on CPU). Not for weighting
+# strategies: they have state of their own, so a weighted run always builds a new model.
 _MODEL_CACHE: dict[tuple, tuple] = {}
 
 
 def _model_for(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
                per_task: bool):
-    """A compiled model with this seed's initial weights and a fresh optimizer.
-
-    A new model is always built (so the seed draws the same initial weights as ever); when
-    the last run's model has the same architecture and compile settings, it takes these
-    weights and has its optimizer state reset, and is used instead: the numbers are those
-    of a fresh model, without tracing ``fit`` and ``evaluate`` again.
-    """
-    kwargs = dict(config.model_kwargs)
-    steps = -(-len(data.train) // int(config.batch_size)) * int(config.epochs)
+    """A compiled model with this seed's initial weights and a fresh optimizer: a new model
+    is always built (the seed draws the same weights as ever), but the last run's, if alike,
+    takes its weights and a reset optimizer, so ``fit`` and ``evaluate`` are not retraced."""
+    kwargs = config.model_kwargs
+    steps = _steps_per_epoch(data, config) * int(config.epochs)
     learning_rate = learning_rate_schedule(config.learning_rate, steps, config.schedule,
                                            config.warmup)
     weighting = config.weighting() if config.weighting is not None else None
@@ -479,25 +416,13 @@ def run_config(data: MultiTaskData | Callable[[], MultiTaskData], config: Config
                executor: concurrent.futures.Executor | None = None) -> pd.DataFrame:
     """Run ``config`` once per seed; return tidy rows, resuming from ``store``.
 
-    Args:
-        data: the dataset (fixed across seeds; seeds vary initialisation, shuffling and
-            augmentation), or a function that makes it (cheaper to send to workers).
-        config: what to train.
-        seeds: one run per seed.
-        experiment: groups rows in the store (one folder per experiment).
-        store: a :class:`~mtl_utils.store.ResultsStore`; finished ``(config, seed)`` pairs
-            are loaded, not re-trained, and new ones are stored atomically as they finish.
-        splits: which splits to evaluate (``"test"``, ``"val"``, ``"train"``).
-        progress: print one line per seed (trained, with its time, or found in the store).
-        executor: run the seeds on a ``concurrent.futures.Executor`` (see :func:`run_grid`).
-
-    Returns:
-        A DataFrame with :data:`ROW_COLUMNS`, a row per ``(seed, task, metric, split)``.
+    ``data`` is the dataset (seeds vary initialisation, shuffling and augmentation) or a
+    function making it (cheaper to send to workers). Rows have :data:`ROW_COLUMNS`, one per
+    ``(seed, task, metric, split)``; ``executor``: see :func:`run_grid`.
 
     Raises:
-        ValueError: unknown tasks, stored rows for this config name that were made with
-            different settings (rename the config, or use a fresh results folder), or that
-            lack a requested split.
+        ValueError: unknown tasks, or stored rows for this config name made with different
+            settings (rename the config, or use a fresh results folder) or lacking a split.
         GridError: some seeds failed (the others' rows are stored).
 
     Introduced in notebook 01.
@@ -511,14 +436,11 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
              store: ResultsStore | None = None, splits: Sequence[str] = ("test",),
              progress: bool = True, executor: concurrent.futures.Executor | None = None,
              verbose: int = 0) -> pd.DataFrame:
-    """Every ``(config, seed)`` of a grid; rows of all of them, in grid order.
+    """Every ``(config, seed)`` of a grid (see :func:`run_config`); rows in grid order.
 
-    Runs already in ``store`` are read back. The others train here, one after the other, or
-    on ``executor``, any ``concurrent.futures.Executor``: :func:`process_pool` on this
-    machine, or a Dask cluster's ``Client(...).get_executor()`` on many. Each run then
-    happens in a worker, which stores its own rows (give workers a store on a folder they
-    all see), and the numbers equal a sequential run's for the same seeds. A run that fails
-    does not stop the others.
+    Runs not in ``store`` train here or on ``executor`` (:func:`process_pool`, or a Dask
+    ``Client(...).get_executor()`` whose workers see the store's folder), with a sequential
+    run's numbers; a run that fails does not stop the others.
 
     Raises:
         ValueError: two configs with the same name, no seed, or stored rows that do not fit
@@ -530,8 +452,7 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     source = data
     data = data() if callable(data) and not isinstance(data, MultiTaskData) else data
     configs = list(configs)
-    names = [c.name for c in configs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(c.name for c in configs).items() if k > 1)
     if dupes:
         raise ValueError(f"config names must be unique within a grid; repeated: {dupes}.")
     seeds = [int(s) for s in seeds]
@@ -541,49 +462,39 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     fingerprints = {c.name: c.fingerprint(data) for c in configs}
     results: dict[tuple[str, int], pd.DataFrame] = {}
     todo = []
-    for config in configs:
-        for seed in seeds:
-            old = _stored_rows(store, experiment, config, seed, fingerprints[config.name],
-                               splits)
-            if old is None:
-                todo.append((config, seed))
-            else:
-                prints(f"{experiment} | {config.name} | seed {seed}: found in the results "
-                       "store, skipped")
-                results[(config.name, seed)] = old
+    for config, seed in itertools.product(configs, seeds):
+        old = _stored_rows(store, experiment, config, seed, fingerprints[config.name], splits)
+        if old is None:
+            todo.append((config, seed))
+        else:
+            prints(f"{experiment} | {config.name} | seed {seed}: found in the results store, "
+                   "skipped")
+            results[(config.name, seed)] = old
+    folder = None if store is None else str(store.folder)
+    # (config, seed, a call that returns its rows), in the order the runs finish
+    if executor is None:
+        outcomes = ((c, s, functools.partial(_train_rows, data, c, s, experiment, splits,
+                                             verbose, fingerprints[c.name], folder))
+                    for c, s in todo)
+    else:
+        futures = {executor.submit(run_cell, cloudpickle.dumps(
+            (source, config, seed, experiment, tuple(splits), verbose,
+             fingerprints[config.name], folder))): (config, seed) for config, seed in todo}
+        outcomes = ((*futures[f], lambda f=f: cloudpickle.loads(f.result()))
+                    for f in concurrent.futures.as_completed(futures))
     failures: list[tuple[str, int, str]] = []
     first_error: BaseException | None = None
-
-    def finished(config: Config, seed: int, rows: pd.DataFrame | BaseException) -> None:
-        if isinstance(rows, BaseException):
-            failures.append((config.name, seed, f"{type(rows).__name__}: {rows}"))
+    for config, seed, outcome in outcomes:
+        try:
+            rows = outcome()
+        except Exception as err:  # noqa: BLE001 - reported per run, raised at the end
+            first_error = first_error or err
+            failures.append((config.name, seed, f"{type(err).__name__}: {err}"))
             prints(f"{experiment} | {config.name} | seed {seed}: FAILED ({failures[-1][2]})")
-        else:
-            results[(config.name, seed)] = rows
-            prints(f"{experiment} | {config.name} | seed {seed}: trained in "
-                   f"{rows['seconds'].iloc[0]:.1f} s")
-
-    folder = None if store is None else str(store.folder)
-    if executor is None:
-        for config, seed in todo:
-            try:
-                rows, _ = _train_cell(data, config, seed, experiment, splits, verbose,
-                                      fingerprints[config.name], folder)
-            except Exception as err:  # noqa: BLE001 - reported per run, raised at the end
-                rows, first_error = err, first_error or err
-            finished(config, seed, rows)
-    else:
-        payload = source if source is not data else data
-        futures = {executor.submit(run_cell, cloudpickle.dumps(
-            (payload, config, seed, experiment, tuple(splits), verbose,
-             fingerprints[config.name], folder))): (config, seed) for config, seed in todo}
-        for future in concurrent.futures.as_completed(futures):
-            config, seed = futures[future]
-            try:
-                rows = cloudpickle.loads(future.result())
-            except Exception as err:  # noqa: BLE001 - reported per run, raised at the end
-                rows, first_error = err, first_error or err
-            finished(config, seed, rows)
+            continue
+        results[(config.name, seed)] = rows
+        prints(f"{experiment} | {config.name} | seed {seed}: trained in "
+               f"{rows['seconds'].iloc[0]:.1f} s")
     done = [results[(c.name, s)] for c in configs for s in seeds if (c.name, s) in results]
     out = (pd.concat(done, ignore_index=True)[list(ROW_COLUMNS)] if done
            else pd.DataFrame(columns=list(ROW_COLUMNS)))
@@ -594,12 +505,10 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
 
 def _stored_rows(store: ResultsStore | None, experiment: str, config: Config, seed: int,
                  fingerprint: str, splits: Sequence[str]) -> pd.DataFrame | None:
-    """A run's stored rows for ``splits`` (``None`` if it has not run), after checking that
-    they were made with these settings and hold every split asked for."""
-    if store is None:
-        return None
-    old = store.done(experiment, config.name, seed)
-    if not len(old):
+    """A run's stored rows for ``splits`` (``None`` if it has not run), checked to be made
+    with these settings and to hold every split."""
+    old = None if store is None else store.done(experiment, config.name, seed)
+    if old is None or not len(old):
         return None
     stale = set(old["fingerprint"].astype(str)) - {fingerprint}
     if stale:
@@ -621,13 +530,12 @@ def _stored_rows(store: ResultsStore | None, experiment: str, config: Config, se
 def _train_cell(data: MultiTaskData, config: Config, seed: int, experiment: str,
                 splits: Sequence[str], verbose: int, fingerprint: str,
                 folder: str | None) -> tuple[pd.DataFrame, keras.Model]:
-    """Train one ``(config, seed)``, store its rows (if ``folder``); return them and the
-    trained model."""
+    """Train one ``(config, seed)``, store its rows (if ``folder``); return rows and model."""
     tasks = select_tasks(data.tasks, config.tasks)
     metrics, history, seconds, params, model = train_and_evaluate(data, tasks, config, seed,
                                                                   splits, verbose)
     per_epoch = steady_epoch_seconds(history["epoch_seconds"])
-    steps = -(-len(data.train) // int(config.batch_size))
+    steps = _steps_per_epoch(data, config)
     rows = pd.DataFrame([dict(
         experiment=experiment, config=config.name, seed=seed, task=task, metric=metric,
         value=value, split=split, epochs=int(config.epochs), seconds=seconds,
@@ -636,17 +544,24 @@ def _train_cell(data: MultiTaskData, config: Config, seed: int, experiment: str,
         for split, per_task in metrics.items() for task, values in per_task.items()
         for metric, value in values.items()], columns=list(ROW_COLUMNS))
     if folder is not None:
-        ResultsStore(folder).append(rows, _history_rows(experiment, config.name, seed, history))
+        per_epoch_rows = [(experiment, config.name, seed, epoch + 1, key, float(v))
+                          for key, values in history.items() for epoch, v in enumerate(values)]
+        ResultsStore(folder).append(rows, pd.DataFrame(per_epoch_rows,
+                                                       columns=list(HISTORY_COLUMNS)))
     return rows, model
+
+
+def _train_rows(*args) -> pd.DataFrame:
+    """:func:`_train_cell`'s rows only."""
+    return _train_cell(*args)[0]
 
 
 _DATA: dict[bytes, MultiTaskData] = {}  # data made by a factory, once per worker process
 
 
 def run_cell(payload: bytes) -> bytes:
-    """Train one run in a worker: ``payload`` is the cloudpickled arguments of a grid cell
-    (the data or a function making it, the config, the seed, ...); returns its cloudpickled
-    rows. What :func:`run_grid` submits to an executor."""
+    """Train one grid cell in a worker, what :func:`run_grid` submits to an executor:
+    cloudpickled arguments in, cloudpickled rows out."""
     source, config, seed, experiment, splits, verbose, fingerprint, folder = (
         cloudpickle.loads(payload))
     if callable(source) and not isinstance(source, MultiTaskData):
@@ -655,15 +570,12 @@ def run_cell(payload: bytes) -> bytes:
             _DATA.clear()
             _DATA[key] = source()
         source = _DATA[key]
-    rows, _ = _train_cell(source, config, seed, experiment, splits, verbose, fingerprint,
-                          folder)
-    return cloudpickle.dumps(rows)
+    return cloudpickle.dumps(_train_rows(source, config, seed, experiment, splits, verbose,
+                                         fingerprint, folder))
 
 
 def limit_threads(threads: int | None) -> None:
-    """Limit this process's TensorFlow to ``threads`` threads (before it runs any op): give
-    each of several workers on one machine its share of the cores. A Dask cluster's workers:
-    ``client.run(limit_threads, 1)``.
+    """Limit this process's TensorFlow to ``threads`` threads, before it runs any op.
 
     Introduced in notebook 06.
     """
@@ -674,11 +586,8 @@ def limit_threads(threads: int | None) -> None:
 
 def process_pool(workers: int, threads: int | None = None
                  ) -> concurrent.futures.ProcessPoolExecutor:
-    """A process pool for :func:`run_grid` on this machine: ``workers`` fresh processes
-    (spawned, not forked, since TensorFlow's threads do not survive a fork), each limited to
-    ``threads`` TensorFlow threads (default: the cores divided among the workers).
-
-    Training is CPU-bound: more workers than cores do not run faster.
+    """A process pool for :func:`run_grid`: ``workers`` spawned (not forked: TensorFlow's
+    threads do not survive a fork) processes of ``threads`` threads (default: a fair share).
 
     Introduced in notebook 06.
     """

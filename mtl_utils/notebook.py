@@ -1,5 +1,5 @@
-"""Small helpers for the notebooks' first cells: an honest environment report, seeding,
-and checks of papermill parameters that fail with a message naming the fix.
+"""Helpers for the notebooks' first cells: an environment report, the results folder, and
+checks of papermill parameters that fail with a message naming the fix.
 
 Introduced in notebook 00.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 import ast
 import os
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,24 +41,16 @@ def report_environment(seeds: Iterable[int] | int | None = None) -> None:
 
 
 def results_dir(path: str | os.PathLike) -> Path:
-    """The results folder for a notebook's ``RESULTS_DIR`` parameter.
-
-    A value given explicitly (papermill ``-p RESULTS_DIR ...``) is used as is. The default,
-    ``"../results"``, is replaced by the ``MTL_RESULTS_DIR`` environment variable when it is
-    set: the test suite uses it to run notebooks under nbval against a fresh folder.
-    """
+    """The results folder for a notebook's ``RESULTS_DIR`` parameter: the default,
+    ``"../results"``, is replaced by ``$MTL_RESULTS_DIR`` when that is set (the test suite
+    runs notebooks under nbval against a fresh folder); other values are used as given."""
     env = os.environ.get(RESULTS_ENV)
-    if env and str(path) == DEFAULT_RESULTS_DIR:
-        return Path(env)
-    return Path(path)
+    return Path(env if env and str(path) == DEFAULT_RESULTS_DIR else path)
 
 
 def parse_param(name: str, value: Any) -> Any:
-    """A papermill ``-p`` value back to a Python value.
-
-    ``papermill -p SEEDS "[0,1,2]"`` passes lists and dicts as *strings*; this reads a string
-    that looks like a list, tuple or dict back with ``ast.literal_eval``. Other values pass
-    through unchanged.
+    """A papermill ``-p`` value back to a Python value: papermill passes lists, tuples and
+    dicts as *strings*, read back with ``ast.literal_eval``; other values pass unchanged.
 
     Raises:
         ValueError: a string that looks like a list or dict but is not valid Python.
@@ -71,9 +64,21 @@ def parse_param(name: str, value: Any) -> Any:
     return value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _distinct(value: Any, valid: Callable[[Any], bool]) -> list | None:
+    """``value`` (one value or a list) as a list, if it is non-empty, every item is
+    ``valid`` and none repeats; else ``None``."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    ok = bool(items) and all(valid(v) for v in items) and len(set(items)) == len(items)
+    return items if ok else None
+
+
 def check_int(name: str, value: Any, minimum: int = 1) -> int:
     """``value`` as an int >= ``minimum``, or a ``ValueError`` naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not _is_int(value) or value < minimum:
         raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}. "
                          f"Example: papermill ... -p {name} {max(minimum, 1)}")
     return value
@@ -92,10 +97,9 @@ def check_float_list(name: str, value: Any, low: float, high: float) -> list[flo
     """A non-empty list of distinct numbers in the open interval ``(low, high)``
     (papermill: ``-p SWEEP "[0.1, 0.5, 0.9]"``)."""
     value = parse_param(name, value)
-    items = value if isinstance(value, (list, tuple)) else [value]
-    ok = bool(items) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                             and low < v < high for v in items)
-    if not ok or len(set(items)) != len(items):
+    items = _distinct(value, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and low < v < high)
+    if items is None:
         raise ValueError(f"parameter {name} must be a non-empty list of distinct numbers in "
                          f"({low}, {high}), got {value!r}. Example: papermill ... -p {name} "
                          f'"[{low + (high - low) / 4:g}, {low + (high - low) / 2:g}]"')
@@ -104,13 +108,8 @@ def check_float_list(name: str, value: Any, low: float, high: float) -> list[flo
 
 def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[str]],
                       known: Sequence[str] = ("shapes", "digits")) -> dict[str, list[str]]:
-    """Task names per dataset: ``{dataset: [task, ...]}``; a dataset left out, or ``None``
-    for all datasets, keeps all its tasks; entries for known datasets that are not in use
-    are ignored.
-
-    Args:
-        all_tasks: ``{dataset: names of its tasks}`` for the datasets in use.
-        known: every dataset name a key may take.
+    """Task names per dataset, ``{dataset: [task, ...]}``: a dataset left out (or ``None``)
+    keeps all of ``all_tasks[dataset]``; entries for ``known`` datasets not in use are ignored.
 
     Raises:
         ValueError: not a dict, an unknown dataset, or an unknown task name.
@@ -132,32 +131,27 @@ def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[st
 def check_seeds(name: str, value: Any) -> list[int]:
     """A non-empty list of distinct non-negative ints (papermill: ``-p SEEDS "[0,1,2]"``)."""
     value = parse_param(name, value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if (not isinstance(value, (list, tuple)) or not value
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
-            or len(set(value)) != len(value)):
+    value = [value] if _is_int(value) else value
+    seeds = _distinct(value, lambda s: _is_int(s) and s >= 0)
+    if seeds is None:
         raise ValueError(f"parameter {name} must be a non-empty list of distinct non-negative "
                          f'integers, got {value!r}. Example: papermill ... -p {name} "[0,1,2]"')
-    return list(value)
+    return seeds
 
 
 def check_int_list(name: str, value: Any, minimum: int = 1, maximum: int | None = None
                    ) -> list[int]:
-    """A non-empty list of distinct ints in ``[minimum, maximum]`` (one int is allowed).
-
-    Papermill: ``-p N_TRAIN "[100,200,400]"``.
-    """
+    """A non-empty list of distinct ints in ``[minimum, maximum]`` (one int is allowed;
+    papermill: ``-p N_TRAIN "[100,200,400]"``)."""
     value = parse_param(name, value)
-    items = value if isinstance(value, (list, tuple)) else [value]
-    ok = bool(items) and all(isinstance(v, int) and not isinstance(v, bool) for v in items)
-    if (not ok or len(set(items)) != len(items) or min(items) < minimum
-            or (maximum is not None and max(items) > maximum)):
+    items = _distinct(value, lambda v: _is_int(v) and v >= minimum
+                      and (maximum is None or v <= maximum))
+    if items is None:
         top = "inf" if maximum is None else maximum
         raise ValueError(f"parameter {name} must be a non-empty list of distinct integers in "
                          f"[{minimum}, {top}], got {value!r}. Example: papermill ... -p {name} "
                          f'"[{minimum}, {minimum + 1}]"')
-    return list(items)
+    return items
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -173,13 +167,11 @@ def check_bool(name: str, value: Any) -> bool:
 def check_op_groups(name: str, value: Any) -> dict[str, list[str]]:
     """Augmentation op groups ``{group: [op names]}``, or op names (one group per op).
 
-    Only single-image ops are allowed (not ``identity`` nor the mixing ops), and an op may
-    belong to one group only. Papermill: ``-p OPS '["hflip","rotate"]'`` or
-    ``-p OPS '{"geometric": ["hflip","rotate"], "colour": ["hue"]}'``.
+    Single-image ops but ``identity``, each in one group (papermill:
+    ``-p OPS '{"geometric": ["hflip","rotate"], "colour": ["hue"]}'``).
     """
     value = parse_param(name, value)
-    if isinstance(value, str):
-        value = [value]
+    value = [value] if isinstance(value, str) else value
     if isinstance(value, (list, tuple)):
         value = {str(o): [o] for o in value}
     if not isinstance(value, Mapping) or not value:
@@ -187,8 +179,8 @@ def check_op_groups(name: str, value: Any) -> dict[str, list[str]]:
                          f"names, got {value!r}. Example: -p {name} '[\"hflip\", \"rotate\"]'")
     allowed = [o for o in OP_NAMES if o not in MIXING_OPS and o != "identity"]
     groups = {str(g): check_choices(f"{name}[{g!r}]", ops, allowed) for g, ops in value.items()}
-    flat = [o for ops in groups.values() for o in ops]
-    repeated = sorted({o for o in flat if flat.count(o) > 1})
+    counts = Counter(o for ops in groups.values() for o in ops)
+    repeated = sorted(o for o, k in counts.items() if k > 1)
     if repeated:
         raise ValueError(f"parameter {name}: op(s) {repeated} appear in more than one group; "
                          "put each op in one group.")
@@ -199,20 +191,14 @@ def check_rand_augment_candidates(name: str, value: Any) -> dict[str, tuple[int,
     """RandAugment candidates ``{label: [N, M]}``: ops per image ``N >= 1`` and magnitude
     ``M`` in ``[0, 10]`` (papermill: ``-p CANDIDATES '{"N1M5": [1, 5]}'``)."""
     value = parse_param(name, value)
-    ok = isinstance(value, Mapping) and bool(value)
-    out = {}
-    for label, spec in (value.items() if ok else []):
-        if (not isinstance(spec, (list, tuple)) or len(spec) != 2
-                or isinstance(spec[0], bool) or not isinstance(spec[0], int) or spec[0] < 1
-                or not isinstance(spec[1], (int, float)) or not 0 <= spec[1] <= 10):
-            ok = False
-            break
-        out[str(label)] = (int(spec[0]), float(spec[1]))
-    if not ok:
+    if not (isinstance(value, Mapping) and value and all(
+            isinstance(spec, (list, tuple)) and len(spec) == 2 and _is_int(spec[0])
+            and spec[0] >= 1 and isinstance(spec[1], (int, float)) and 0 <= spec[1] <= 10
+            for spec in value.values())):
         raise ValueError(f"parameter {name} must be {{label: [N, M]}} with N >= 1 ops per image "
                          f"and a magnitude M in [0, 10], got {value!r}. Example: -p {name} "
                          "'{\"N1M5\": [1, 5], \"N2M9\": [2, 9]}'")
-    return out
+    return {str(label): (int(n), float(m)) for label, (n, m) in value.items()}
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -225,8 +211,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 def check_choices(name: str, value: Any, choices: Sequence[str]) -> list[str]:
     """A non-empty list of distinct values from ``choices`` (a single string is allowed)."""
     value = parse_param(name, value)
-    if isinstance(value, str):
-        value = [value]
+    value = [value] if isinstance(value, str) else value
     if not isinstance(value, (list, tuple)) or not value:
         raise ValueError(f"parameter {name} must be a non-empty list from {list(choices)}, "
                          f"got {value!r}.")
@@ -254,12 +239,9 @@ def per_dataset(name: str, value: Any, datasets: Sequence[str], minimum: int = 1
 
 def grid_executor(workers: Any, scheduler: Any = None):
     """The executor for a notebook's grid from its ``WORKERS`` and ``SCHEDULER`` parameters:
-    ``None`` (train here, one run after the other) when ``WORKERS`` is 0 and no scheduler is
-    given; a local :func:`~mtl_utils.experiments.process_pool` of ``WORKERS`` processes; or,
-    with ``SCHEDULER`` (a Dask scheduler's address, ``"tcp://host:8786"``), the executor of
-    a Dask client on that cluster, each of whose worker processes is limited to one
-    TensorFlow thread (start one worker process per core: ``dask worker <address>
-    --nworkers auto --nthreads 1``).
+    ``None`` (train here), a local :func:`~mtl_utils.experiments.process_pool`, or, given a
+    Dask scheduler's address, a Dask client's executor whose workers get one thread each
+    (start one worker process per core: ``dask worker <address> --nworkers auto``).
 
     Raises:
         ValueError: a bad ``WORKERS``.

@@ -1,6 +1,5 @@
-"""Plots that read the tasks: labelled sample grids, training curves, result bars,
-Pareto fronts and heatmaps. Every function returns its matplotlib ``Figure`` and keeps
-figures small.
+"""Plots that read the tasks: labelled sample grids, training curves, result bars, Pareto
+fronts and heatmaps, each returned as a small matplotlib ``Figure``.
 
 Introduced in notebook 00.
 """
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .stats import _metric_label
 from .tasks import Task, task_dict
 
 #: The style of the course's figures (small, modest dpi), applied inside each function
@@ -22,9 +22,9 @@ STYLE: dict[str, float] = {"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9}
 
 
 def _styled(fn: Callable) -> Callable:
-    """Run ``fn`` with :data:`STYLE` set, then put back exactly those settings (not all of
-    them, as ``plt.rc_context`` does: that would also undo the interactive mode a notebook's
-    inline backend turns on at its first figure, and later figures would not show)."""
+    """Run ``fn`` with :data:`STYLE` set, then put back exactly those settings (not all, as
+    ``plt.rc_context`` does: that undoes the interactive mode a notebook's inline backend
+    turns on at its first figure, and later figures would not show)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         old = {k: plt.rcParams[k] for k in STYLE}
@@ -42,10 +42,8 @@ def _as_numpy(x):
 
 def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
                 tasks: Mapping[str, Task], color: str = "white") -> None:
-    """Draw one image with every label on it, each by its task's kind: class names as text,
-    positions as a cross, mask outlines, sizes as a circle, angles as an arrow.
-
-    ``labels`` holds this image's label per task (soft class labels show their argmax).
+    """Draw one image with its label per task in ``labels``, each by its task's kind: class
+    names as text, positions as a cross, mask outlines, sizes as a circle, angles as an arrow.
 
     Introduced in notebook 00.
     """
@@ -54,15 +52,12 @@ def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
     ax.imshow(image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1),
               cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=1)
     frame = {"height": h, "width": w}
-    drawn = [t for t in task_dict(tasks).values() if t.name in labels]
-    text = []
-    for task in sorted(drawn, key=lambda t: not t.label_kind.draw_first):
-        words = task.label_kind.draw(ax, task, _as_numpy(labels[task.name]), frame, color)
-        if words:
-            text.append(words)
+    drawn = sorted((t for t in task_dict(tasks).values() if t.name in labels),
+                   key=lambda t: not t.label_kind.draw_first)
+    words = [t.label_kind.draw(ax, t, _as_numpy(labels[t.name]), frame, color) for t in drawn]
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
-    ax.set_title(" / ".join(text), fontsize=7)
+    ax.set_title(" / ".join(w for w in words if w), fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -70,10 +65,8 @@ def draw_labels(ax, image: np.ndarray, labels: Mapping[str, np.ndarray],
 @_styled
 def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Task],
                n: int = 8, ncols: int = 8, title: str | None = None, size: float = 1.3):
-    """A grid of the first ``n`` images with every task's label drawn on.
-
-    ``images`` may also be a ``{task: images}`` dict of per-task views: one row per task,
-    each drawn with that task's label only.
+    """A grid of the first ``n`` images with every task's label drawn on; ``images`` may be
+    a ``{task: images}`` dict of per-task views (a row per task, with its label only).
 
     Introduced in notebook 00.
     """
@@ -96,8 +89,7 @@ def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Tas
     else:
         images = _as_numpy(images)
         n = min(n, len(images))
-        rows = int(np.ceil(n / ncols))
-        cols = min(n, ncols)
+        rows, cols = int(np.ceil(n / ncols)), min(n, ncols)
         fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.4),
                                  squeeze=False)
         for i, ax in enumerate(axes.flat):
@@ -117,12 +109,9 @@ def plot_batch(images, labels: Mapping[str, np.ndarray], tasks: Mapping[str, Tas
 @_styled
 def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
                  tasks: Mapping[str, Task], what: str = "loss", title: str | None = None):
-    """Per-task training curves (one panel per task) from a Keras history dict or the
-    store's history rows (``epoch, key, value`` and optionally ``config``/``seed``; seeds
-    are averaged, configs drawn as separate lines).
-
-    ``what`` is ``"loss"``, ``"metric"`` (each task's primary metric) or ``"weight"`` (the
-    loss weight that a :mod:`mtl_utils.weighting` strategy gave the task).
+    """Per-task training curves from a Keras history dict or the store's history rows (seeds
+    averaged, configs as separate lines) of ``what``: ``"loss"``, ``"metric"`` (the primary
+    metric) or ``"weight"`` (the loss weight a :mod:`mtl_utils.weighting` strategy gave).
 
     Introduced in notebook 01.
     """
@@ -145,10 +134,8 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
             ax.plot(curve.index, curve.values, label=config or None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"train {suffix}" + (f" ({task.unit})" if task.unit and
-                                          suffix == "error" else ""))
-        if what == "weight":
-            ax.set_ylabel("loss weight")
+        unit = f" ({task.unit})" if task.unit and suffix == "error" else ""
+        ax.set_ylabel("loss weight" if what == "weight" else f"train {suffix}{unit}")
     handles, labels_ = axes[0, 0].get_legend_handles_labels()
     if any(labels_):
         fig.legend(handles, labels_, loc="upper center", ncol=min(4, len(labels_)),
@@ -159,20 +146,11 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
     return fig
 
 
-def _metric_label(t: Task) -> str:
-    scale, unit = t.display_scale
-    return f"{t.name} {t.metric}{' (' + unit + ')' if unit else ''} " + (
-        "↑" if t.higher_is_better else "↓")
-
-
 @_styled
 def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | None = None,
                  chance: Mapping[str, float] | None = None):
-    """Bar chart of each task's primary metric per config, with ±1 std error bars.
-
-    ``summary`` is :func:`mtl_utils.stats.summarize`'s output; ``chance`` (from
-    :func:`mtl_utils.stats.chance_levels`) draws each task's constant-prediction level as
-    a dashed line, so a bar can be read against what a model that learned nothing gets.
+    """Bar chart of each task's primary metric per config (``summary`` from
+    :func:`mtl_utils.stats.summarize`) with ±1 std error bars and dashed ``chance`` levels.
 
     Introduced in notebook 01.
     """
@@ -188,8 +166,7 @@ def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | 
         ax.bar(range(len(configs)), m, yerr=s, capsize=3,
                color=[colors[i % len(colors)] for i in range(len(configs))])
         ax.set_xticks(range(len(configs)), configs, rotation=45, ha="right", fontsize=7)
-        lo = float((m - s).min())
-        hi = float((m + s).max())
+        lo, hi = float((m - s).min()), float((m + s).max())
         if chance is not None and name in chance:
             level = float(chance[name]) * scale
             ax.axhline(level, ls="--", lw=1, color="0.3", label="chance")
@@ -219,8 +196,7 @@ def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.nda
 def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | None = None,
                 chance: Mapping[str, float] | None = None):
     """Two tasks' metrics per config (``summary`` from :func:`mtl_utils.stats.summarize`),
-    mean ± std over seeds as error bars, the Pareto front through the non-dominated means,
-    and each task's chance level as a dashed line.
+    ± std error bars, the Pareto front of the means, and ``chance`` levels as text.
 
     Introduced in notebook 03.
     """
@@ -254,9 +230,8 @@ def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | 
 @_styled
 def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.1f}",
                  annotations: pd.DataFrame | None = None, cmap: str = "RdBu"):
-    """A heatmap centred at zero (gains positive, blue), each cell annotated.
-
-    ``annotations`` (same shape) replaces the cell text, e.g. ``"+2.1 ± 0.8"``.
+    """A heatmap centred at zero (gains positive, blue), each cell annotated with ``fmt`` or
+    with ``annotations`` (same shape), e.g. ``"+2.1 ± 0.8"``.
 
     Introduced in notebook 06.
     """
@@ -267,14 +242,12 @@ def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30,
                   ha="right", fontsize=7)
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=7)
-    for i in range(table.shape[0]):
-        for j in range(table.shape[1]):
-            v = values[i, j]
-            text = annotations.iat[i, j] if annotations is not None else (
-                fmt.format(v) if np.isfinite(v) else "")
-            dark = np.isfinite(v) and abs(v) > 0.6 * lim  # white text on the dark cells
-            ax.text(j, i, text, ha="center", va="center", fontsize=6,
-                    color="white" if dark else "black")
+    for (i, j), v in np.ndenumerate(values):
+        text = annotations.iat[i, j] if annotations is not None else (
+            fmt.format(v) if np.isfinite(v) else "")
+        dark = np.isfinite(v) and abs(v) > 0.6 * lim  # white text on the dark cells
+        ax.text(j, i, text, ha="center", va="center", fontsize=6,
+                color="white" if dark else "black")
     fig.colorbar(im, ax=ax, shrink=0.8)
     if title:
         ax.set_title(title, fontsize=9)

@@ -1,12 +1,6 @@
-"""Statistics of result rows: summaries, chance levels, Delta_m, paired differences and the
-verdict every notebook prints.
-
-Rows are the tidy frames of :func:`mtl_utils.experiments.run_config` (one row per
-``(config, seed, task, metric, split)``). Comparisons are *paired by seed*: the same seed
-gives two configurations the same initialisation, batch order and augmentation stream, so
-their difference has far less noise than their separate spreads suggest. Every interval is
-a two-sided t-interval over seeds, and every verdict says in how many seeds the difference
-pointed the same way.
+"""Statistics of result rows: summaries, chance levels, Delta_m, and differences *paired by
+seed* (a seed gives two configurations the same initialisation, batches and augmentation, so
+their difference is far less noisy than their spreads) with t-intervals and verdicts.
 
 Introduced in notebook 01 (summaries), 02 (Delta_m, intervals) and 05 (verdicts).
 """
@@ -24,13 +18,10 @@ from .tasks import Task, task_dict
 CHANCE = "chance (constant prediction)"
 
 
-# ------------------------------------------------------------------------- intervals
 def mean_interval(values: Iterable[float], confidence: float = 0.95
                   ) -> tuple[float, float, float]:
-    """Mean of per-seed values with a two-sided t-interval: ``(mean, low, high)``.
-
-    With one value the interval is ``(nan, nan)``: one seed says nothing about the spread.
-    Use it on paired per-seed differences or on :func:`delta_m_by_seed`'s ``delta_m``.
+    """Mean of the finite per-seed values with a two-sided t-interval: ``(mean, low, high)``
+    (``low`` and ``high`` are nan with one value).
 
     Raises:
         ValueError: no finite value.
@@ -50,18 +41,10 @@ def mean_interval(values: Iterable[float], confidence: float = 0.95
 
 def verdict(differences: Iterable[float], *, higher_is_better: bool = True, unit: str = "",
             scale: float = 1.0, confidence: float = 0.95, digits: int = 2) -> str:
-    """One sentence on per-seed paired differences ``a - b``: better, worse, or noise.
-
-    ``"better: +2.90 points (95% CI +1.52 to +4.28; better in 3 of 3 seeds)"``. A
-    difference is called better or worse only when its t-interval excludes zero; otherwise
-    it is ``"within seed noise"``. Ties count as not better.
-
-    Args:
-        differences: one value per seed (paired by seed).
-        higher_is_better: direction of the metric (errors: ``False``).
-        unit: shown after the numbers (``"points"`` for accuracy differences).
-        scale: multiplies the differences for display (100 for fractions shown in points).
-        confidence, digits: interval level and decimals.
+    """One sentence on per-seed paired differences ``a - b``, shown times ``scale`` in
+    ``unit``: ``"better: +2.90 points (95% CI +1.52 to +4.28; better in 3 of 3 seeds)"``,
+    ``"worse: ..."`` or, where the t-interval includes zero, ``"within seed noise: ..."``
+    (ties count as not better).
 
     Raises:
         ValueError: no finite difference.
@@ -77,10 +60,22 @@ def verdict(differences: Iterable[float], *, higher_is_better: bool = True, unit
     seeds = f"better in {wins} of {len(d)} seed{'s' if len(d) != 1 else ''}"
     if len(d) < 2:
         return f"{mean:+.{digits}f}{unit} from one seed: no interval ({seeds}; add seeds)"
-    word = ("better" if sign * low > 0 and sign * high > 0 else
-            "worse" if sign * low < 0 and sign * high < 0 else "within seed noise")
+    word = _word(low, high, sign, "within seed noise")
     return (f"{word}: {mean:+.{digits}f}{unit} ({100 * confidence:.0f}% CI {low:+.{digits}f} "
             f"to {high:+.{digits}f}; {seeds})")
+
+
+def _word(low: float, high: float, sign: float = 1.0, noise: str = "within noise") -> str:
+    """``"better"`` or ``"worse"`` where the interval ``sign * [low, high]`` excludes zero."""
+    return ("better" if sign * low > 0 and sign * high > 0 else
+            "worse" if sign * low < 0 and sign * high < 0 else noise)
+
+
+def _metric_label(task: Task) -> str:
+    """``"name metric (unit) ↑"``: a task's primary metric, display unit and direction."""
+    unit = task.display_scale[1]
+    return f"{task.name} {task.metric}{f' ({unit})' if unit else ''} " + (
+        "↑" if task.higher_is_better else "↓")
 
 
 def display_unit(task: Task) -> tuple[float, str]:
@@ -90,7 +85,6 @@ def display_unit(task: Task) -> tuple[float, str]:
     return scale, "points" if unit == "%" else unit
 
 
-# ------------------------------------------------------------------------- summaries
 def primary(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test") -> pd.DataFrame:
     """Only each task's primary metric on ``split``.
 
@@ -104,28 +98,21 @@ def primary(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test") 
 
 def summarize(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test",
               by: Sequence[str] = ("config",)) -> pd.DataFrame:
-    """Mean, standard deviation and seed count of each task's primary metric.
-
-    Returns:
-        A frame indexed by ``by`` with columns ``(task, "mean" | "std" | "n")``.
+    """Mean, standard deviation and seed count of each task's primary metric: a frame indexed
+    by ``by`` with columns ``(task, "mean" | "std" | "n")``.
 
     Introduced in notebook 01.
     """
     df = primary(rows, tasks, split)
     order = list(dict.fromkeys(df[list(by)[0]]))
     out = df.groupby([*by, "task"], sort=False)["value"].agg(["mean", "std", "count"])
-    out = out.rename(columns={"count": "n"}).unstack("task")
-    out = out.swaplevel(0, 1, axis=1)
+    out = out.rename(columns={"count": "n"}).unstack("task").swaplevel(0, 1, axis=1)
     cols = [(t, s) for t in task_dict(tasks) if t in set(df["task"]) for s in ("mean", "std", "n")]
-    out = out[cols]
-    if len(by) == 1:
-        out = out.reindex(order)
-    return out
+    return out[cols].reindex(order) if len(by) == 1 else out[cols]
 
 
 def concat_configs(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Rows of several configs under new names, ``{new name: rows of one config}``: to
-    compare a config from one grid with another (its seeds stay paired).
+    """Rows of several configs under new names, ``{new name: rows of one config}``.
 
     Raises:
         ValueError: a part with rows of more than one config.
@@ -144,17 +131,9 @@ def concat_configs(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 def chance_levels(data, tasks: Mapping[str, Task] | None = None, split: str = "test"
                   ) -> dict[str, float]:
-    """Each task's primary metric for the best *constant* prediction, on ``split``.
-
-    The constant is fitted on the training labels (:meth:`~mtl_utils.tasks.Task.
-    constant_baseline`): the majority class for classes, the mean position or value for
-    positions and scalars, the mean mask for masks. A model is only learning where it
-    beats this.
-
-    Args:
-        data: a :class:`~mtl_utils.data.MultiTaskData`.
-        tasks: which tasks (default: all of the data's).
-        split: ``"test"``, ``"val"`` or ``"train"``.
+    """Each task's primary metric on ``split`` for the best *constant* prediction, fitted on
+    ``data``'s training labels (:meth:`~mtl_utils.tasks.Task.constant_baseline`); ``tasks``
+    defaults to all of the data's. A model is only learning where it beats this.
 
     Introduced in notebook 01.
     """
@@ -166,41 +145,32 @@ def chance_levels(data, tasks: Mapping[str, Task] | None = None, split: str = "t
 
 def format_summary(summary: pd.DataFrame, tasks: Mapping[str, Task], digits: int = 3,
                    chance: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """``mean ± std`` strings, one column per task, with the metric and unit in the header.
-
-    Accuracies and IoUs are shown in percent. ``chance`` (from :func:`chance_levels`) adds
-    a last row with the constant-prediction level of each task.
+    """``mean ± std`` strings (accuracies and IoUs in percent), one column per task, with a
+    last row of ``chance`` levels (:func:`chance_levels`) if given.
 
     Introduced in notebook 01.
     """
     tasks = task_dict(tasks)
     out = {}
     for name in dict.fromkeys(c[0] for c in summary.columns):
-        t = tasks[name]
-        scale, unit = t.display_scale
+        scale, unit = tasks[name].display_scale
         d = 1 if unit == "%" else 2
-        header = f"{name} {t.metric}" + (f" ({unit})" if unit else "") + (
-            " ↑" if t.higher_is_better else " ↓")
         m, s = summary[(name, "mean")] * scale, summary[(name, "std")].fillna(0) * scale
         col = [f"{a:.{d}f} ± {b:.{d}f}" for a, b in zip(m, s)]
         if chance is not None:
             col.append(f"{chance[name] * scale:.{d}f}" if name in chance else "")
-        out[header] = col
+        out[_metric_label(tasks[name])] = col
     index = list(summary.index) + ([CHANCE] if chance is not None else [])
     return pd.DataFrame(out, index=pd.Index(index, name=summary.index.name))
 
 
-# ---------------------------------------------------------------------------- Delta_m
 def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
             baseline: Mapping[str, float | Mapping[str, float]],
             tasks: Iterable[Task] | Mapping[str, Task]) -> float:
     """Delta_m: mean over tasks of the signed relative change against a baseline, in %.
 
-    ``Delta_m = 100/T * sum_t mean_j s_tj (M_tj - B_tj) / B_tj`` with ``s = +1`` where higher
-    is better and ``s = -1`` where lower is better (errors, losses): **positive means
-    better than the baseline** (Maninis et al. 2019, Vandenhende et al. 2021). Metrics are
-    averaged within a task first, then across tasks, so a task with many metrics does not
-    count more. A task's value is a number (its primary metric) or ``{metric: value}``.
+    ``100/T * sum_t mean_j s_tj (M_tj - B_tj) / B_tj``, ``s = -1`` where lower is better:
+    **positive is better**. A task's value is its primary metric or ``{metric: value}``.
 
     Raises:
         ValueError: a task missing from ``metrics`` or ``baseline``, a metric missing from
@@ -234,10 +204,8 @@ def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
 
 def delta_m_by_seed(rows: pd.DataFrame, baseline_rows: pd.DataFrame,
                     tasks: Mapping[str, Task], split: str = "test") -> pd.DataFrame:
-    """Delta_m of every config in ``rows`` against ``baseline_rows``, per seed.
-
-    Seeds are paired where the baseline has the same seed; otherwise the baseline's mean
-    over seeds is used. Returns columns ``config, seed, delta_m``.
+    """Delta_m of every config in ``rows`` against ``baseline_rows`` per seed (paired, or
+    against the baseline's mean where it lacks the seed): columns ``config, seed, delta_m``.
 
     Introduced in notebook 02.
     """
@@ -253,13 +221,9 @@ def delta_m_by_seed(rows: pd.DataFrame, baseline_rows: pd.DataFrame,
     return pd.DataFrame(out, columns=["config", "seed", "delta_m"])
 
 
-# ------------------------------------------------------------------ paired differences
 def paired_values(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str, reference: str,
                   split: str = "test") -> pd.DataFrame:
-    """Per-seed differences ``config - reference`` of each task's primary metric.
-
-    Returns:
-        A frame indexed by seed, one column per task (raw metric units).
+    """Per-seed differences ``config - reference`` of each task's primary metric (raw units).
 
     Raises:
         ValueError: no seed that ran both configs.
@@ -267,8 +231,8 @@ def paired_values(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str, re
     Introduced in notebook 05.
     """
     df = primary(rows, task_dict(tasks), split)
-    a = df[df["config"] == config].pivot_table(index="seed", columns="task", values="value")
-    b = df[df["config"] == reference].pivot_table(index="seed", columns="task", values="value")
+    a, b = (df[df["config"] == c].pivot_table(index="seed", columns="task", values="value")
+            for c in (config, reference))
     seeds = a.index.intersection(b.index)
     if len(seeds) == 0:
         raise ValueError(f"no seed ran both {config!r} and {reference!r}; cannot pair them. "
@@ -280,11 +244,9 @@ def paired_values(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str, re
 def paired_difference(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str,
                       reference: str, split: str = "test", confidence: float = 0.95
                       ) -> pd.DataFrame:
-    """Per-task difference ``config - reference`` paired by seed, with a t-interval.
-
-    Returns columns ``task, mean, low, high, n, better, wins``: ``better`` is the mean
-    difference signed so that positive is an improvement, ``wins`` the number of seeds in
-    which ``config`` was better.
+    """Per-task difference ``config - reference`` paired by seed, with a t-interval: columns
+    ``task, mean, low, high, n, better`` (the mean, positive if an improvement), ``wins``
+    (seeds in which ``config`` was better).
 
     Introduced in notebook 05.
     """
@@ -302,11 +264,8 @@ def paired_difference(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str
 
 def format_difference(diff: pd.DataFrame, tasks: Mapping[str, Task], digits: int = 2
                       ) -> pd.DataFrame:
-    """:func:`paired_difference`'s table in display units, with the verdict in words.
-
-    Accuracy and IoU differences become percentage points (as in :func:`format_summary`);
-    errors keep their unit. ``better`` stays signed so that positive is an improvement;
-    ``seeds`` reads "k of n" (seeds in which the config was better).
+    """:func:`paired_difference`'s table in display units (accuracy and IoU in percentage
+    points), with ``seeds`` as "k of n" and the verdict in words.
 
     Introduced in notebook 05.
     """
@@ -317,11 +276,7 @@ def format_difference(diff: pd.DataFrame, tasks: Mapping[str, Task], digits: int
     for col in ("mean", "low", "high", "better"):
         out[col] = (out[col] * scale).round(digits)
     out["seeds"] = [f"{w} of {n}" for w, n in zip(out["wins"], out["n"])]
-    out["verdict"] = [("better" if r.low > 0 and r.high > 0 else "worse"
-                       if r.low < 0 and r.high < 0 else "within noise")
-                      if tasks[r.task].higher_is_better else
-                      ("better" if r.low < 0 and r.high < 0 else "worse"
-                       if r.low > 0 and r.high > 0 else "within noise")
+    out["verdict"] = [_word(r.low, r.high, 1.0 if tasks[r.task].higher_is_better else -1.0)
                       for r in out.itertuples()]
     return out[["task", "unit", "mean", "low", "high", "better", "seeds", "verdict"]]
 
@@ -347,18 +302,8 @@ def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
           confidence: float = 0.95) -> pd.DataFrame:
     """Each config's gain over ``reference`` per task (and per value of ``by``), paired by seed.
 
-    The gain is signed so that **positive is better** (an error that went down is a positive
-    gain) and shown in display units (accuracy in percentage points, errors in their unit),
-    with its t-interval, the seeds in which the config was better, and a verdict.
-
-    Args:
-        rows: result rows holding ``configs`` and ``reference`` (and column ``by``).
-        configs: the configs to compare with ``reference``.
-        by: a row column to split by, e.g. ``"n_train"`` for a grid over data sizes.
-
-    Returns:
-        Columns ``[by], config, task, unit, gain, low, high, seeds, verdict, text``; ``text``
-        reads ``"+2.9 ± 1.4"`` (gain ± half-width of the interval).
+    **Positive is better** (an error that went down is a gain), in display units. Columns
+    ``[by], config, task, unit, gain, low, high, seeds, verdict, text`` (``"+2.9 ± 1.4"``).
 
     Introduced in notebook 06.
     """
@@ -375,18 +320,18 @@ def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
                 d = d[np.isfinite(d)]
                 mean, low, high = mean_interval(d, confidence)
                 digits = 1 if unit == "points" else 2
-                half = (high - low) / 2 if np.isfinite(high) else float("nan")
-                word = ("better" if low > 0 else "worse" if high < 0 else "within noise")
+                half = (high - low) / 2  # nan with one seed
                 out.append({**({by: key} if by is not None else {}), "config": config,
                             "task": t, "unit": unit, "gain": mean, "low": low, "high": high,
-                            "seeds": f"{int(np.sum(d > 0))} of {len(d)}", "verdict": word,
+                            "seeds": f"{int(np.sum(d > 0))} of {len(d)}",
+                            "verdict": _word(low, high),
                             "text": f"{mean:+.{digits}f} ± {half:.{digits}f}"})
     return pd.DataFrame(out)
 
 
 def describe_gains(table: pd.DataFrame, task: str, what: str = "gain") -> str:
-    """One sentence on a task's rows of :func:`gains`: the gains whose interval excludes
-    zero (helped or hurt, with where and by how much), or that none does.
+    """One sentence on a task's rows of :func:`gains`: those whose interval excludes zero
+    (helped or hurt, where, by how much), or that none does.
 
     Introduced in notebook 06.
     """
@@ -409,8 +354,7 @@ def describe_gains(table: pd.DataFrame, task: str, what: str = "gain") -> str:
 
 def score(tasks: Mapping[str, Task], labels: Mapping[str, np.ndarray],
           predictions: Mapping[str, np.ndarray], batch: int = 1000) -> dict[str, float]:
-    """Each task's primary metric of ``predictions`` against ``labels`` (the same metric as
-    in training logs: accuracy, IoU, error in the task's unit).
+    """Each task's primary metric (as in training logs) of ``predictions`` against ``labels``.
 
     Introduced in notebook 10.
     """
@@ -427,7 +371,7 @@ def score(tasks: Mapping[str, Task], labels: Mapping[str, np.ndarray],
 def rows_from_scores(scores: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test"
                      ) -> pd.DataFrame:
     """Tidy result rows from a table of scores (columns ``config``, ``seed`` and one per
-    task, as :func:`score` gives them), for :func:`summarize` and the paired comparisons.
+    task, as :func:`score` gives them).
 
     Introduced in notebook 10.
     """

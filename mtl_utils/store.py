@@ -1,25 +1,16 @@
-"""The results store: each finished ``(config, seed)`` in files of its own, merged on read.
+"""The results store: ``<folder>/<experiment>/<config slug>__seed<k>.csv`` holds the rows
+of one finished ``(config, seed)`` and ``....history.csv`` its per-epoch log, merged on read.
 
-Layout, readable by hand and by pandas::
-
-    <folder>/<experiment>/<config slug>__seed<k>.csv           result rows of one run
-    <folder>/<experiment>/<config slug>__seed<k>.history.csv   its per-epoch training log
-
-A run's files are written through a temporary file and an atomic rename (history first, the
-rows last, so rows mean "done"): a crash or a ``kill -9`` leaves a run's rows complete or
-absent, never half written. Runs never share a file, so several processes or machines may
-write one experiment at the same time (pieces of a grid in parallel) with no lock and no
-row lost; a run written twice (two workers did the same cell) is one file. Reading an
-experiment merges its files.
-
-A folder written by the first layout (``<folder>/<experiment>.csv`` holding every row) is
-migrated on first use, with a message, into this one.
+Files are written atomically, the rows last (rows mean "done"), and runs never share a file,
+so several processes or machines may write one experiment at once with no lock. A first-layout
+folder (``<folder>/<experiment>.csv`` holding every row) is migrated on first use.
 
 Introduced in notebook 01; resuming a grid in notebook 06.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -59,10 +50,7 @@ def run_slug(config: str, seed: int) -> str:
 
 
 class ResultsStore:
-    """Result rows and training histories under a folder, one file per ``(config, seed)``.
-
-    Args:
-        folder: the results folder (created on first write).
+    """Result rows and training histories under ``folder`` (created on first write).
 
     Raises:
         ValueError: ``folder`` exists and is not a folder (a file), naming it and the fix.
@@ -81,7 +69,6 @@ class ResultsStore:
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.folder)!r})"
 
-    # --------------------------------------------------------------------- paths
     def _dir(self, experiment: str) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", experiment):
             raise ValueError(f"experiment name {experiment!r} must use letters, digits, "
@@ -90,13 +77,10 @@ class ResultsStore:
         return self.folder / experiment
 
     def _files(self, experiment: str, history: bool = False) -> list[Path]:
-        folder = self._dir(experiment)
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.glob("*.csv")
+        # glob finds nothing in a folder that does not exist yet
+        return sorted(p for p in self._dir(experiment).glob("*.csv")
                       if p.name.endswith(".history.csv") == history)
 
-    # ------------------------------------------------------------------- reading
     def experiments(self) -> list[str]:
         """The experiments stored in the folder."""
         if not self.folder.is_dir():
@@ -120,23 +104,14 @@ class ResultsStore:
             return pd.DataFrame(columns=list(ROW_COLUMNS))
         return pd.read_csv(path, dtype=_DTYPES)
 
-    # ------------------------------------------------------------------- writing
     def append(self, rows: pd.DataFrame, history: pd.DataFrame | None = None) -> None:
         """Store the rows (and history rows) of runs, each ``(config, seed)`` in its own
         files, written atomically; rows must name one experiment."""
         experiments = set(rows["experiment"])
         if len(experiments) != 1:
             raise ValueError(f"append takes rows of one experiment, got {sorted(experiments)}.")
-        folder = self._dir(experiments.pop())
-        for (config, seed), part in rows.groupby(["config", "seed"], sort=False):
-            stem = run_slug(config, seed)
-            if history is not None and len(history):
-                mine = history[(history["config"] == config) & (history["seed"] == seed)]
-                if len(mine):
-                    atomic_write_csv(mine, folder / f"{stem}.history.csv")
-            atomic_write_csv(part, folder / f"{stem}.csv")  # last: rows mean "done"
+        _write_runs(self._dir(experiments.pop()), rows, history)
 
-    # ----------------------------------------------------------------- migration
     def _migrate(self, experiment: str) -> None:
         """Split a first-layout ``<experiment>.csv`` (and its history) into run files."""
         old = self.folder / f"{experiment}.csv"
@@ -146,23 +121,25 @@ class ResultsStore:
         rows = pd.read_csv(old, dtype=_DTYPES)
         history = pd.read_csv(old_history, dtype=_DTYPES) if old_history.is_file() else None
         folder = self.folder / experiment
-        for (config, seed), part in rows.groupby(["config", "seed"], sort=False):
-            stem = run_slug(config, seed)
-            if history is not None:
-                mine = history[(history["config"] == config) & (history["seed"] == seed)]
-                if len(mine):
-                    atomic_write_csv(mine, folder / f"{stem}.history.csv")
-            atomic_write_csv(part, folder / f"{stem}.csv")
+        _write_runs(folder, rows, history)
         for path in (old, old_history):
-            try:  # another process may have migrated it at the same time
+            # another process may have migrated it at the same time
+            with contextlib.suppress(FileNotFoundError):
                 os.replace(path, path.with_name(path.name + ".migrated"))
-            except FileNotFoundError:
-                pass
         print(f"results store: moved {old.name} ({len(rows)} rows) to one file per "
               f"(config, seed) in {folder}/; the old file is kept as {old.name}.migrated")
 
 
+def _write_runs(folder: Path, rows: pd.DataFrame, history: pd.DataFrame | None) -> None:
+    """Each ``(config, seed)``'s rows (and history rows) to its own files in ``folder``."""
+    for (config, seed), part in rows.groupby(["config", "seed"], sort=False):
+        stem = run_slug(config, seed)
+        if history is not None and len(history):
+            mine = history[(history["config"] == config) & (history["seed"] == seed)]
+            if len(mine):
+                atomic_write_csv(mine, folder / f"{stem}.history.csv")
+        atomic_write_csv(part, folder / f"{stem}.csv")  # last: rows mean "done"
+
+
 def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame(columns=list(columns))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
