@@ -1,16 +1,8 @@
 """Label-consistent, vectorized ``tf.data`` augmentation for multi-task data.
 
-Every policy is called as ``policy(images, labels, seed)`` on a *batch* inside
-``ds.map(..., num_parallel_calls=AUTOTUNE)``: ``images`` float32 ``(B, H, W, C)`` in
-``[0, 1]``, ``labels`` a dict ``{task_name: tensor}`` and ``seed`` an int tensor of shape
-``[2]``. Every op draws its parameters once and has an image hook and a label hook
-(:class:`Op`); geometric ops compose into one affine matrix per example, the image is
-warped once and the same matrix moves every label by its task's kind
-(:mod:`mtl_utils.kinds`). Photometric ops touch the image only; MixUp/CutMix mix the labels
-of kinds that can mix and refuse the others.
-
-The op vocabulary (:data:`OP_CLASSES`, :data:`OP_NAMES`, :data:`DEFAULT_POOL`, ...) is
-derived from the op classes: an op is one class.
+``policy(images, labels, seed)`` augments a batch inside ``ds.map``: geometric ops warp the
+image once and move every label by its task's kind (:mod:`mtl_utils.kinds`), photometric
+ops touch the image only, MixUp/CutMix mix the labels of kinds that can mix.
 
 Introduced in notebook 04.
 """

@@ -1,8 +1,5 @@
-"""Warp a batch with given matrices and move its labels: the explicit-parameter entry points.
-
-Policies draw their own matrices; these functions take yours (for instance the legacy
-generator's, :func:`~mtl_utils.geometry.from_legacy_params`), warp the images once and move
-every label by its kind, exactly as a policy does.
+"""Warp a batch with given matrices and move its labels: the explicit-parameter entry points
+(policies draw their own matrices; these take yours, e.g. the legacy generator's).
 
 Introduced in notebook 04.
 """
@@ -14,13 +11,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from mtl_utils.augment._core import (
-    as_tasks,
-    check_images,
-    check_labels,
-    move_labels,
-    warp_and_move,
-)
+from mtl_utils.augment._core import as_tasks, check_images, check_labels, move_labels, warp_and_move
 from mtl_utils.tasks import Task
 
 
@@ -28,12 +19,7 @@ def transform_labels(labels: Mapping[str, tf.Tensor], matrices: tf.Tensor,
                      tasks: Mapping[str, Task], height: Any, width: Any,
                      hflip: tf.Tensor | None = None
                      ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-    """Move every label through forward ``matrices`` by its task's kind.
-
-    ``position`` is mapped (not clipped), ``mask`` warped with nearest interpolation and
-    zero fill (dtype kept), scale-equivariant ``scalar`` multiplied in physical units by
-    ``sqrt|det A|``, ``angle`` turned by the linear part ``A`` and wrapped to ``[0, 2 pi)``,
-    ``class`` re-mapped by ``flip_class_map`` where ``hflip`` (see :mod:`mtl_utils.kinds`).
+    """Move every label through forward ``matrices`` by its task's kind (:mod:`mtl_utils.kinds`).
 
     Returns:
         ``(labels, weights)``: moved labels, and ``{task: (B,) float32}`` that is 0 where a
@@ -49,21 +35,14 @@ def apply_affine(images: Any, labels: Mapping[str, Any], matrices: Any,
     """Warp images once and move every task's label with the same matrices.
 
     Args:
-        images: ``(B, H, W, C)`` float32 in ``[0, 1]``.
-        labels: ``{task_name: (B, ...) tensor}`` holding exactly the tasks in ``tasks``.
         matrices: ``(B, 3, 3)`` forward matrices, e.g. from
             :func:`~mtl_utils.geometry.affine_matrix`.
-        tasks: ``Task`` objects (list or dict) saying each label's kind.
         hflip: optional ``(B,)`` booleans: which examples were mirrored left-right, so
             ``flip_class_map`` applies. ``None``: no class is re-mapped.
         fill_mode: image fill outside the frame (masks always fill with 0).
-        naive: transform the image only and pass labels through untouched (to teach what
-            goes wrong).
-        with_visibility: also return per-task sample weights (0 where a position left
-            the frame).
-
-    Returns:
-        ``(images, labels)`` or ``(images, labels, weights)``.
+        naive: transform the image only and pass labels through untouched.
+        with_visibility: return ``(images, labels, weights)`` (weights as in
+            :func:`transform_labels`) instead of ``(images, labels)``.
 
     Raises:
         ValueError / TypeError: bad image rank or dtype, a missing or unknown label.

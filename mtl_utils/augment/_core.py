@@ -1,16 +1,8 @@
-"""The op interface, its vocabulary, input checks, seeds, and the one function that runs ops.
+"""The op interface, its vocabulary, input checks, seeds, and :func:`run_ops`, the one
+function that runs ops (geometric composed and warped once, then photometric, then mixing).
 
-Every op draws its random parameters **once** per batch (:meth:`Op.draw`) and exposes an
-image hook (:meth:`Op.images`) and a label hook (:meth:`Op.labels`). The three families
-differ only in those hooks: a :class:`GeometricOp` draws a matrix per example and inherits
-the warp and the label moves; a :class:`PhotometricOp` inherits a label hook that keeps
-every label; a :class:`MixingOp` overrides the label hook with each kind's mixing rule.
-:func:`run_ops` is the only place that knows the order (geometric, composed into one matrix
-and warped once; photometric; mixing), so every policy runs its ops through it.
-
-Defining an op class with a ``name`` registers it: :data:`OP_CLASSES` and every list derived
-from it (names, stages, magnitude fields, RGB-only ops, the RandAugment pool) learn it from
-the class. A new op is one class (and one export).
+Defining an op class with a ``name`` registers it in :data:`OP_CLASSES`, from which every
+op list of the package is derived: a new op is one class (and one export).
 
 Introduced in notebook 04.
 """
@@ -34,13 +26,12 @@ STAGES: tuple[str, ...] = ("identity", "geometric", "photometric", "mixing")
 class Op:
     """Base class of augmentation ops.
 
-    Class attributes describe the op to the rest of the package: ``name`` (registers the
-    class), ``stage``, ``magnitude_fields`` (fields a RandAugment magnitude scales),
-    ``needs_rgb``, ``pool`` (the op's parameters at full strength, magnitude 10, in the
-    RandAugment/TrivialAugment pool; ``None`` keeps it out of the pool) and ``limits``
-    (``{field: (low, high)}``, inclusive; ``high`` may be ``None``; a third element ``")"``
-    makes ``high`` exclusive). Dataclass ops get their fields checked against ``limits``
-    (and ``p`` against ``[0, 1]``) when they are built.
+    Class attributes describe the op: ``name`` (registers the class), ``stage``,
+    ``magnitude_fields`` (fields a RandAugment magnitude scales), ``needs_rgb``, ``pool``
+    (parameters at full strength, magnitude 10; ``None`` keeps the op out of the random
+    pool) and ``limits`` (``{field: (low, high)}``, inclusive; ``high`` may be ``None``; a
+    third element ``")"`` makes ``high`` exclusive). Dataclass ops get their fields checked
+    against ``limits`` (and ``p`` against ``[0, 1]``) when they are built.
 
     Introduced in notebook 04.
     """
@@ -62,19 +53,17 @@ class Op:
         if hasattr(self, "p"):
             limits.setdefault("p", (0.0, 1.0))
         for field, (lo, hi, *kind) in limits.items():
-            v = getattr(self, field)
-            above = hi is not None and (v >= hi if kind == [")"] else v > hi)
-            if v < lo or above:
-                top = "inf)" if hi is None else f"{hi}{')' if kind == [')'] else ']'}"
+            v, open_hi = getattr(self, field), kind == [")"]
+            if v < lo or (hi is not None and (v >= hi if open_hi else v > hi)):
+                top = "inf)" if hi is None else f"{hi}{')' if open_hi else ']'}"
                 raise ValueError(f"{self.name}: {field} must be in [{lo}, {top}; got {v}.")
 
-    # ------------------------------------------------------------------- hooks
     def draw(self, seed: tf.Tensor, shape: Sequence[Any], strength: tf.Tensor | None = None
              ) -> dict[str, Any]:
         """Draw this op's parameters for a batch of ``shape = (B, H, W, C)``, once.
 
-        ``strength`` (``(B,)`` in ``[0, 1]``, random policies) replaces the draw within the
-        op's range by that fraction of it, and the op is then always applied.
+        ``strength`` (``(B,)`` in ``[0, 1]``, random policies) replaces the draw by that
+        fraction of the op's range, and the op is then always applied.
         """
         return {}
 
@@ -104,6 +93,7 @@ class Op:
     changes_orientation: ClassVar[bool] = False
 
 
+@dataclasses.dataclass(frozen=True)
 class Identity(Op):
     """The op that does nothing (RandAugment/TrivialAugment's "identity" choice).
 
@@ -114,27 +104,13 @@ class Identity(Op):
     stage: ClassVar[str] = "identity"
     pool: ClassVar[Mapping[str, Any]] = {}
 
-    def __repr__(self) -> str:
-        return "Identity()"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Identity)
-
-    def __hash__(self) -> int:
-        return hash("identity")
-
 
 class GeometricOp(Op):
-    """Base of geometric ops: :meth:`matrices` draws one forward matrix per example (about
-    the image centre); the image hook warps with it and the label hook moves every label by
-    its kind. Policies compose the matrices of all their geometric ops and warp once.
-
-    Subclasses implement :meth:`matrices` (and set the traits ``mirrors``, ``changes_scale``,
-    ``changes_orientation`` that label kinds read).
-    """
+    """Base of geometric ops: subclasses implement :meth:`matrices` (one forward matrix per
+    example, about the image centre) and set the traits label kinds read (``mirrors``,
+    ``changes_scale``, ``changes_orientation``); the hooks warp and move every label."""
 
     stage: ClassVar[str] = "geometric"
-    changes_scale: ClassVar[bool] = False
     changes_orientation: ClassVar[bool] = True
     p: float = 1.0
 
@@ -162,9 +138,8 @@ class GeometricOp(Op):
 
 
 class PhotometricOp(Op):
-    """Base of photometric ops: they change pixel values only; the label hook keeps every
-    label. Subclasses draw their parameters in :meth:`draw_params` and transform the batch
-    in :meth:`transform`; each example is changed with probability ``p``."""
+    """Base of photometric ops (pixel values only; labels kept): subclasses implement
+    :meth:`draw_params` and :meth:`transform`; each example is changed with probability ``p``."""
 
     stage: ClassVar[str] = "photometric"
     p: float = 1.0
@@ -194,10 +169,8 @@ class PhotometricOp(Op):
 
 
 class MixingOp(Op):
-    """Base of mixing ops (run last in a view): each example is mixed with a partner from
-    the batch; the label hook mixes every label with its kind's rule (and refuses kinds that
-    cannot mix). Subclasses draw ``lam``, ``partner`` and optionally ``box`` and mix the
-    images in :meth:`images`."""
+    """Base of mixing ops (run last): subclasses draw ``lam``, ``partner`` (and optionally
+    ``box``) and mix the images; the label hook mixes every label by its kind."""
 
     stage: ClassVar[str] = "mixing"
 
@@ -236,9 +209,7 @@ def check_op_names(names: Iterable[str], where: str) -> None:
 
 def as_tasks(tasks: Iterable[Task] | Mapping[str, Task] | Task) -> dict[str, Task]:
     """Tasks as ``{name: Task}``; also checks every ``not_invariant_to`` name is known."""
-    if isinstance(tasks, Task):
-        tasks = [tasks]
-    out = task_dict(tasks)
+    out = task_dict([tasks] if isinstance(tasks, Task) else tasks)
     if not out:
         raise ValueError("a policy needs at least one Task (got none).")
     for t in out.values():
@@ -291,9 +262,7 @@ def check_labels(labels: Any, tasks: Mapping[str, Task], images: tf.Tensor) -> d
 
 def check_seed(seed: Any) -> tf.Tensor:
     """A stateless seed: an integer tensor of shape ``[2]`` (a Python int is widened)."""
-    if isinstance(seed, int):
-        seed = [0, seed]
-    seed = tf.convert_to_tensor(seed)
+    seed = tf.convert_to_tensor([0, seed] if isinstance(seed, int) else seed)
     if not seed.dtype.is_integer:
         raise TypeError(f"seed must be int32 or int64; got dtype {seed.dtype.name}.")
     if seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
@@ -322,9 +291,7 @@ def batch_size(images: tf.Tensor) -> tf.Tensor:
 def image_hw(images: tf.Tensor) -> tuple[Any, Any]:
     """``(H, W)`` as Python ints when static, else scalar int tensors."""
     dyn = tf.shape(images)
-    h = images.shape[1] if images.shape[1] is not None else dyn[1]
-    w = images.shape[2] if images.shape[2] is not None else dyn[2]
-    return h, w
+    return tuple(images.shape[i] if images.shape[i] is not None else dyn[i] for i in (1, 2))
 
 
 def uniform(seed: tf.Tensor, n: Any, lo: float = 0.0, hi: float = 1.0) -> tf.Tensor:
@@ -345,8 +312,7 @@ def signed_unit(seed: tf.Tensor, n: Any, strength: tf.Tensor | None) -> tf.Tenso
     """``U[-1, 1]`` draws, or ``±strength`` with a random sign when a strength is given."""
     if strength is None:
         return uniform(seed, n, -1.0, 1.0)
-    sign = tf.where(uniform(seed, n) < 0.5, -1.0, 1.0)
-    return sign * strength
+    return tf.where(uniform(seed, n) < 0.5, -1.0, 1.0) * strength
 
 
 def unit(seed: tf.Tensor, n: Any, strength: tf.Tensor | None) -> tf.Tensor:
@@ -365,17 +331,13 @@ def expand(v: tf.Tensor) -> tf.Tensor:
 def move_labels(labels: Mapping[str, tf.Tensor], tasks: Mapping[str, Task],
                 matrices: tf.Tensor, height: Any, width: Any, hflip: tf.Tensor | None = None
                 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-    """Move every label with forward ``matrices`` (pixel-index coordinates) by its kind.
-
-    Returns:
-        ``(labels, weights)``: moved labels, and ``{task: (B,) float32}`` visibility weights
-        (0 where a kind says the label left the frame, e.g. a position; 1 elsewhere).
-    """
+    """Move every label with forward ``matrices`` (pixel-index coordinates) by its kind;
+    ``(labels, visibility weights)`` as :func:`~mtl_utils.augment.transform_labels`."""
     out, weights = {}, {}
     for name, y in labels.items():
         task = tasks[name]
         out[name], visible = task.label_kind.move(task, y, matrices, height, width, hflip)
-        weights[name] = (tf.ones_like(matrices[:, 0, 0]) if visible is None else visible)
+        weights[name] = tf.ones_like(matrices[:, 0, 0]) if visible is None else visible
     return out, weights
 
 
@@ -388,8 +350,7 @@ def warp_and_move(images: tf.Tensor, labels: Mapping[str, tf.Tensor],
     x = geometry.warp_images(images, matrices, fill_mode=fill_mode)
     if naive:
         return x, dict(labels), {}
-    labels, weights = move_labels(labels, tasks, matrices, h, w, hflip)
-    return x, labels, weights
+    return (x, *move_labels(labels, tasks, matrices, h, w, hflip))
 
 
 def run_ops(ops: Sequence[Op], seeds: Sequence[tf.Tensor], images: tf.Tensor,
@@ -411,7 +372,6 @@ def run_ops(ops: Sequence[Op], seeds: Sequence[tf.Tensor], images: tf.Tensor,
     draws = [op.draw(s, shape, strength) if isinstance(op, (GeometricOp, PhotometricOp))
              else None for op, s in zip(ops, seeds)]
     geo = [i for i, op in enumerate(ops) if isinstance(op, GeometricOp)]
-    x = images
     if geo:
         m, hflip = geometry.eye(n), tf.zeros([n], tf.bool)
         for i in geo:
@@ -420,17 +380,17 @@ def run_ops(ops: Sequence[Op], seeds: Sequence[tf.Tensor], images: tf.Tensor,
                 mi = tf.where(active[:, i][:, None, None], mi, geometry.eye(n))
                 fi = tf.logical_and(fi, active[:, i])
             m, hflip = mi @ m, tf.math.logical_xor(hflip, fi)
-        x, labels, moved = warp_and_move(x, labels, tasks, geometry.centered(m, h, w), hflip,
-                                         fill_mode=fill_mode, naive=naive)
+        images, labels, moved = warp_and_move(images, labels, tasks, geometry.centered(m, h, w),
+                                              hflip, fill_mode=fill_mode, naive=naive)
         weights.update(moved)
     for i, op in enumerate(ops):
         if isinstance(op, PhotometricOp):
-            y = op.images(x, draws[i])
-            x = y if active is None else tf.where(expand(active[:, i]), y, x)
+            y = op.images(images, draws[i])
+            images = y if active is None else tf.where(expand(active[:, i]), y, images)
     for op, s in zip(ops, seeds):
         if isinstance(op, MixingOp):
             params = op.draw(s, shape)
-            x = op.images(x, params)
+            images = op.images(images, params)
             if not naive:
                 labels, _ = op.labels(labels, params, tasks)
-    return x, dict(labels), weights
+    return images, dict(labels), weights

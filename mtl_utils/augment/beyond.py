@@ -1,19 +1,6 @@
-"""Beyond training-time augmentation: test-time augmentation that un-moves predictions, and
-the drawn transform as an auxiliary task.
-
-Every geometric op is an invertible matrix and every label kind knows how it moves, so:
-
-* :func:`tta` predicts on several augmented views of each test image and maps each view's
-  predictions back to the original frame by kind (a position through the inverse matrix, a
-  mask warped back, an angle turned back, a size rescaled, class probabilities re-mapped
-  under a flip) before averaging them (:meth:`~mtl_utils.kinds.LabelKind.unmove`,
-  :meth:`~mtl_utils.kinds.LabelKind.combine`). ``combine="naive"`` averages the raw
-  predictions instead, as a tool that knows nothing of the labels would.
-* :func:`with_auxiliary` makes a shared policy also write what it drew as labels of extra
-  tasks (self-supervised label augmentation, Lee et al. 2020; AugSelf, Lee et al. 2021): the
-  scale of the transform, whether it flipped, how far it turned. An auxiliary task is a
-  :class:`~mtl_utils.tasks.Task` like any other; its head, loss and weight are those of its
-  kind, and the weighting strategies balance it with the rest.
+"""Beyond training-time augmentation: test-time augmentation that un-moves predictions by
+kind (:func:`tta`), and the drawn transform as an auxiliary task (:func:`with_auxiliary`;
+self-supervised label augmentation, Lee et al. 2020; AugSelf, Lee et al. 2021).
 
 Introduced in notebook 10.
 """
@@ -29,7 +16,6 @@ import tensorflow as tf
 
 from mtl_utils.augment._core import (
     MixingOp,
-    as_tasks,
     batch_size,
     check_images,
     check_labels,
@@ -73,9 +59,9 @@ def _as_label(task: Task, name: str, value: tf.Tensor) -> tf.Tensor:
 class AuxiliaryPolicy(Policy):
     """A shared policy that also labels each example with what it drew.
 
-    Returns ``(images, labels)`` whose labels hold the main tasks' (moved by the policy)
-    and one per auxiliary task, computed from the example's composed matrix. Feed it
-    labels of the main tasks only; ``emits`` names the tasks it writes.
+    Returns ``(images, labels)``: the main tasks' labels (moved by the policy) and one per
+    auxiliary task, from the example's composed matrix. Feed it labels of the main tasks
+    only; ``emits`` names the tasks it writes.
 
     Args:
         policy: a :class:`~mtl_utils.augment.SharedPolicy` (its matrices are read back).
@@ -128,8 +114,7 @@ class AuxiliaryPolicy(Policy):
         main = check_labels(labels, self.policy.tasks, images)
         seed = check_seed(seed)
         x, y, _ = self.policy._run(images, main, seed)
-        h, w = image_hw(images)
-        m, _ = self.policy.sample_matrices(batch_size(images), h, w, seed)
+        m, _ = self.policy.sample_matrices(batch_size(images), *image_hw(images), seed)
         for name, (task, quantity) in self.auxiliary.items():
             y[name] = _as_label(task, quantity, _quantity(quantity, m))
         return x, y
@@ -138,10 +123,8 @@ class AuxiliaryPolicy(Policy):
 def with_auxiliary(policy: SharedPolicy, auxiliary: Mapping[Task, str]) -> AuxiliaryPolicy:
     """``policy`` that also writes what it drew as labels of auxiliary tasks, e.g.
     ``with_auxiliary(shared([Zoom(0.3, isotropic=True)], tasks), {Task("zoom", "scalar",
-    value_range=(0.6, 1.5)): "scale"})``. Train the auxiliary tasks with the others (add
-    them to the model's tasks); evaluate with :meth:`AuxiliaryPolicy.for_evaluation`.
-
-    Returns and raises as :class:`AuxiliaryPolicy`.
+    value_range=(0.6, 1.5)): "scale"})``; evaluate with :meth:`AuxiliaryPolicy.for_evaluation`
+    (returns and raises as :class:`AuxiliaryPolicy`).
 
     Introduced in notebook 10.
     """
@@ -153,20 +136,15 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
         batch_size: int = 256) -> dict[str, np.ndarray]:
     """Test-time augmentation: every task's prediction from several views of each image.
 
-    Each view applies ``policy`` (its geometric and photometric ops) with its own seed; the
-    model predicts on it; with ``combine="kind"`` each task's prediction is mapped back to
-    the original frame by its kind (the inverse of the view's matrix) and the views are
-    averaged; with ``combine="naive"`` the raw predictions are averaged as they are.
+    Each view applies ``policy`` with its own seed; with ``combine="kind"`` each task's
+    prediction is mapped back to the original frame by its kind
+    (:meth:`~mtl_utils.kinds.LabelKind.unmove`) before the views are combined; with
+    ``combine="naive"`` the raw predictions are averaged as they are.
 
     Args:
         model: a model with one output per task of ``policy`` (``model.predict``).
-        images: ``(N, H, W, C)`` float32 in ``[0, 1]``.
-        policy: a shared policy without mixing ops (mixing has no inverse).
-        views: augmented views per image.
         seed: seeds the views (view ``v`` uses ``[seed, v]``).
-        combine: ``"kind"`` or ``"naive"``.
         include_original: also average the prediction on the image itself.
-        batch_size: prediction batch size.
 
     Returns:
         ``{task: (N, ...) numpy array}`` in the original frame.
@@ -185,16 +163,14 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
                                                    for o in policy.ops):
         raise ValueError("tta needs a shared policy without mixing ops (a mixed image has no "
                          f"inverse); got {policy!r}.")
-    tasks = as_tasks(policy.tasks)
+    tasks = policy.tasks
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or not len(images):
         raise ValueError(f"images must be a non-empty (N, H, W, C) batch, got shape "
                          f"{images.shape}.")
     n, h, w = images.shape[:3]
-    outputs: dict[str, list] = {t: [] for t in tasks}
-    if include_original:
-        for t, p in _predict(model, images, batch_size, tasks).items():
-            outputs[t].append(p)
+    outputs = ({t: [p] for t, p in _predict(model, images, batch_size, tasks).items()}
+               if include_original else {t: [] for t in tasks})
     for v in range(int(views)):
         s = tf.constant([seed, v], tf.int64)
         view, _, _ = run_ops(policy.ops, split_seed(s, len(policy.ops)), tf.constant(images),
@@ -218,14 +194,9 @@ def _predict(model: Any, images: np.ndarray, batch_size: int,
     else:
         parts = [model.predict_on_batch(images[i:i + batch_size])
                  for i in range(0, len(images), batch_size)]
-    if isinstance(parts[0], Mapping):
-        out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
-    elif isinstance(parts[0], (list, tuple)):
-        out = [np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(len(parts[0]))]
-    else:
-        out = np.concatenate([np.asarray(p) for p in parts])
-    if not isinstance(out, Mapping):
-        out = dict(zip(tasks, out if isinstance(out, (list, tuple)) else [out]))
+    if not isinstance(parts[0], Mapping):  # outputs in the policy's task order
+        parts = [dict(zip(tasks, p if isinstance(p, (list, tuple)) else [p])) for p in parts]
+    out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
     missing = [t for t in tasks if t not in out]
     if missing:
         raise ValueError(f"the model has no output for task(s) {missing} of the policy; its "

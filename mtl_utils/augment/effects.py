@@ -23,10 +23,8 @@ def label_effect(task: Task, op: str | Op) -> str:
 
     Returns one of ``"kept"`` (still valid as it is), ``"moved"``/``"warped"``/``"turned"``/
     ``"scaled"``/``"remapped"`` (valid once transformed with the image, which
-    :mod:`mtl_utils.augment` does), ``"mixed"`` (soft label), ``"breaks"`` (no transform of
-    the label can fix it: the task declares it is not invariant to ``op``) or
-    ``"refused"`` (mixing is undefined for this kind). The task's label kind answers for
-    geometric ops, from the op's traits (mirrors, changes scale, changes orientation).
+    :mod:`mtl_utils.augment` does), ``"mixed"`` (soft label), ``"breaks"`` (the task declares
+    it is not invariant to ``op``) or ``"refused"`` (mixing is undefined for this kind).
 
     Raises:
         ValueError: an unknown op name.
@@ -54,8 +52,7 @@ def label_effects(tasks: Iterable[Task] | Mapping[str, Task],
     tasks = task_dict(tasks)
     ops = list(ops) if ops is not None else [o for o in op_names() if o != "identity"]
     table = pd.DataFrame({name: [label_effect(t, op) for op in ops]
-                          for name, t in tasks.items()}, index=ops)
-    table.index.name = "op"
+                          for name, t in tasks.items()}, index=pd.Index(ops, name="op"))
     table.insert(0, "group", [OP_CLASSES[o].stage for o in ops])
     return table
 
@@ -66,20 +63,14 @@ def label_damage(images: Any, labels: Mapping[str, Any], tasks: Iterable[Task] |
                  seed: int = 0) -> pd.DataFrame:
     """How often each op, at each magnitude, changes a label that the image itself defines.
 
-    ``oracle(images, labels)`` re-derives labels from pixels (e.g. the object's colour from
-    its pixels under its mask, :func:`mtl_utils.data.object_color`). Each op is applied at
-    each magnitude (:func:`~mtl_utils.augment.op_at`) by a shared policy over ``tasks``,
-    which moves the labels the oracle reads (a mask follows a rotation); the damage is the
-    fraction of examples whose re-derived label differs from the one before the op. A
-    declaration such as ``not_invariant_to`` says *whether* an op breaks a label; this
-    measures *how often*, and how that grows with the magnitude.
+    ``oracle(images, labels)`` re-derives labels from pixels (e.g.
+    :func:`mtl_utils.data.object_color`); each op is applied at each magnitude
+    (:func:`~mtl_utils.augment.op_at`) by a shared policy over ``tasks``, and the damage is
+    the fraction of examples whose re-derived label changed.
 
     Args:
-        images, labels: a batch, ``labels`` holding exactly ``tasks``.
-        tasks: the tasks whose labels the oracle reads (moved with the image).
         oracle: ``(images, labels) -> {name: (N,) derived labels}``.
         ops, magnitudes: op names and RandAugment magnitudes (0-10).
-        seed: the augmentation seed.
 
     Returns:
         One row per ``(op, magnitude)``, one column per derived label: the damaged fraction.

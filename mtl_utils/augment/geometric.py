@@ -1,11 +1,6 @@
-"""Geometric ops: each draws one forward matrix per example (about the image centre).
-
-A policy multiplies the matrices of its geometric ops (in the order listed: the first op
-acts first), warps the image once, and moves every label with the product (see
-:func:`~mtl_utils.augment._core.run_ops`). Each op draws its parameter uniformly from its
-range; inside RandAugment/TrivialAugment a per-example ``strength`` in ``[0, 1]`` replaces
-the draw by ``±strength * range``. The traits ``mirrors``, ``changes_scale`` and
-``changes_orientation`` tell each label kind what the op does to it (label effects).
+"""Geometric ops: each draws one forward matrix per example (about the image centre);
+in random policies a per-example ``strength`` in ``[0, 1]`` replaces the uniform draw by
+``±strength * range``.
 
 Introduced in notebook 04.
 """
@@ -25,16 +20,14 @@ from mtl_utils.augment._core import GeometricOp, coin, signed_unit, split_seed, 
 @dataclass(frozen=True)
 class _Flip(GeometricOp):
     p: float = 0.5
-    changes_orientation: ClassVar[bool] = True
-    pool: ClassVar[dict | None] = None
 
     def draw(self, seed, shape, strength=None):
         n = shape[0]
         on = tf.ones([n], tf.bool) if strength is not None else coin(seed, n, self.p)
         off = tf.zeros([n], tf.bool)
-        horizontal = self.mirrors
-        return {"matrix": geometry.flip(on if horizontal else off, off if horizontal else on),
-                "hflip": on if horizontal else off, "height": shape[1], "width": shape[2]}
+        hflip, vflip = (on, off) if self.mirrors else (off, on)
+        return {"matrix": geometry.flip(hflip, vflip), "hflip": hflip, "height": shape[1],
+                "width": shape[2]}
 
 
 @dataclass(frozen=True)
@@ -82,9 +75,7 @@ class Translate(GeometricOp):
     """Shift by ``U[-x, x] * W`` pixels right and ``U[-y, y] * H`` pixels down.
 
     With a strength ``s`` (random policies) the shift is ``s * (x W cos a, y H sin a)``
-    for a random direction ``a``.
-
-    Introduced in notebook 04.
+    for a random direction ``a``. Introduced in notebook 04.
     """
 
     x: float = 0.2
@@ -111,11 +102,9 @@ class Translate(GeometricOp):
 class Shear(GeometricOp):
     """Shear by ``U[-degrees, degrees]`` in ImageDataGenerator's convention.
 
-    Forward matrix ``[[1, tan phi], [0, 1 / cos phi]]`` (which also scales areas by
-    ``1 / cos phi``). Note the unit: the legacy ``shear_range=0.2`` means 0.2 *degrees*
-    (``Shear(degrees=0.2)``); 0.2 radians is ``Shear(degrees=math.degrees(0.2))``.
-
-    Introduced in notebook 04.
+    Forward matrix ``[[1, tan phi], [0, 1 / cos phi]]`` (areas scale by ``1 / cos phi``).
+    The legacy ``shear_range=0.2`` means 0.2 *degrees*; 0.2 radians is
+    ``Shear(degrees=math.degrees(0.2))``. Introduced in notebook 04.
     """
 
     degrees: float = 10.0
@@ -135,9 +124,7 @@ class Zoom(GeometricOp):
     """Zoom with ImageDataGenerator's factors ``z ~ U[1 - range, 1 + range]`` (z > 1 zooms out).
 
     Content is scaled by ``1 / z``. ``isotropic=False`` (the legacy behaviour) draws ``zx``
-    and ``zy`` independently; ``True`` uses one factor for both axes.
-
-    Introduced in notebook 04.
+    and ``zy`` independently. Introduced in notebook 04.
     """
 
     range: float = 0.2

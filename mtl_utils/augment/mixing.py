@@ -1,12 +1,7 @@
-"""Multi-task MixUp and CutMix: one lambda per pair, applied to every mixable label.
+"""Multi-task MixUp and CutMix: one lambda per pair, applied to every label by its kind.
 
-Each example ``i`` is paired with ``partner[i]`` (a random permutation of the batch) and
-mixed with weight ``lam[i]`` on itself. Each task's label kind mixes its labels
-(:meth:`mtl_utils.kinds.LabelKind.mix`): ``class`` labels become soft ``(B, num_classes)``
-float32 labels ``lam * onehot(y_i) + (1 - lam) * onehot(y_partner)``; ``mask`` labels are
-mixed (MixUp) or pasted with the same box (CutMix). Positions, angles and scalars have no
-meaningful mix (the average of two positions is where neither object is), so mixing them
-raises, unless ``naive=True`` (labels then pass through untouched).
+Class labels become soft and masks are blended or pasted; positions, angles and scalars have
+no meaningful mix, so mixing them raises unless ``naive=True`` (labels pass untouched).
 
 Introduced in notebook 04.
 """
@@ -25,6 +20,7 @@ from mtl_utils.augment._core import (
     check_images,
     check_labels,
     expand,
+    image_hw,
     split_seed,
     uniform,
 )
@@ -81,10 +77,8 @@ class MixUp(MixingOp):
 class CutMix(MixingOp):
     """CutMix (Yun et al. 2019): box of area ``(1 - lam) H W``, ``lam ~ Beta(alpha, alpha)``.
 
-    The box centre is uniform over the image and the box is clipped at the borders; the
-    labels use the area actually pasted.
-
-    Introduced in notebook 04.
+    The box centre is uniform over the image; the box is clipped at the borders and the
+    labels use the area actually pasted. Introduced in notebook 04.
     """
 
     alpha: float = 1.0
@@ -122,16 +116,12 @@ def mixup_batch(images: Any, labels: Mapping[str, Any], tasks: Any, lam: Any, pa
     """MixUp with explicit parameters: ``x_i <- lam_i x_i + (1 - lam_i) x_partner[i]``.
 
     Args:
-        images: float32 ``(B, H, W, C)``.
-        labels: ``{task: (B, ...)}`` for exactly the tasks in ``tasks``.
-        tasks: Task objects (list or dict).
         lam: ``(B,)`` weights in ``[0, 1]`` on each example itself.
         partner: ``(B,)`` int indices of each example's partner.
         naive: mix images only, leave labels untouched.
 
     Returns:
-        ``(images, labels)``; class labels become ``(B, num_classes)`` float32, masks
-        float32.
+        ``(images, labels)``; class labels become ``(B, num_classes)`` float32, masks float32.
 
     Raises:
         ValueError: a position/angle/scalar task (unless ``naive``), bad inputs.
@@ -149,14 +139,9 @@ def cutmix_batch(images: Any, labels: Mapping[str, Any], tasks: Any, boxes: Any,
     """CutMix with explicit boxes: paste ``partner[i]``'s box region into example ``i``.
 
     Args:
-        images: float32 ``(B, H, W, C)``.
-        labels: ``{task: (B, ...)}`` for exactly the tasks in ``tasks``.
-        tasks: Task objects (list or dict).
         boxes: ``(B, 4)`` int ``(y0, x0, y1, x1)`` half-open pixel boxes (clipped to the
-            image). The label weight is ``lam = 1 - box_area / (H W)``, the area actually
-            kept.
-        partner: ``(B,)`` int indices of each example's partner.
-        naive: paste in images only, leave labels untouched.
+            image). The label weight is ``lam = 1 - box_area / (H W)``, the area kept.
+        partner, naive: as in :func:`mixup_batch`.
 
     Returns:
         ``(images, labels)``; class labels become ``(B, num_classes)`` float32 soft labels,
@@ -168,5 +153,5 @@ def cutmix_batch(images: Any, labels: Mapping[str, Any], tasks: Any, boxes: Any,
     Introduced in notebook 04.
     """
     images = check_images(images)
-    h, w = images.shape[1] or tf.shape(images)[1], images.shape[2] or tf.shape(images)[2]
-    return _mix_batch(CutMix(), images, labels, tasks, _box_params(boxes, partner, h, w), naive)
+    params = _box_params(boxes, partner, *image_hw(images))
+    return _mix_batch(CutMix(), images, labels, tasks, params, naive)

@@ -1,10 +1,7 @@
-"""Photometric ops: change pixel values only; labels never move.
+"""Photometric ops: change pixel values only (kept in ``[0, 1]``); labels never move.
 
-Images are float32 ``(B, H, W, C)`` in ``[0, 1]``; every op keeps them there (clipping
-where it could leave the range). ``hue`` and ``saturation`` need RGB images (``C = 3``) and
-raise a ``ValueError`` on ``C = 1`` when traced (or when a policy is built with
-``channels=1``); ``grayscale`` is the identity on ``C = 1``. Per-example parameters are drawn
-from each op's range; in random policies a per-example ``strength`` in ``[0, 1]`` sets them.
+``hue`` and ``saturation`` need RGB images and raise a ``ValueError`` on ``C = 1``;
+``grayscale`` is the identity on ``C = 1``.
 
 Introduced in notebook 04.
 """
@@ -27,11 +24,10 @@ from mtl_utils.augment._core import (
     unit,
 )
 
-_LUMA = (0.299, 0.587, 0.114)
-
 
 def _luma(images: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(images * tf.constant(_LUMA, tf.float32), axis=-1, keepdims=True)
+    return tf.reduce_sum(images * tf.constant((0.299, 0.587, 0.114), tf.float32), axis=-1,
+                         keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -183,22 +179,18 @@ class Blur(PhotometricOp):
 
     def transform(self, images, params):
         r = max(1, math.ceil(2.0 * self.sigma))
-        h, w = images.shape[1], images.shape[2]
-        if (h is not None and h <= r) or (w is not None and w <= r):
+        if any(d is not None and d <= r for d in images.shape[1:3]):
             raise ValueError(
                 f"blur: kernel radius {r} px needs images larger than {r} px; got "
                 f"{images.shape}. Use a smaller sigma.")
-        sigma = params["sigma"]
         k = tf.range(-r, r + 1, dtype=tf.float32)
-        wts = tf.exp(-0.5 * tf.square(k[None, :] / sigma[:, None]))
+        wts = tf.exp(-0.5 * tf.square(k[None, :] / params["sigma"][:, None]))
         wts = wts / tf.reduce_sum(wts, axis=1, keepdims=True)  # (B, 2r + 1)
         hh, ww = image_hw(images)
         x = tf.pad(images, [[0, 0], [r, r], [0, 0], [0, 0]], mode="REFLECT")
-        x = tf.add_n([tf.reshape(wts[:, i], [-1, 1, 1, 1]) * x[:, i:i + hh]
-                      for i in range(2 * r + 1)])
+        x = tf.add_n([expand(wts[:, i]) * x[:, i:i + hh] for i in range(2 * r + 1)])
         x = tf.pad(x, [[0, 0], [0, 0], [r, r], [0, 0]], mode="REFLECT")
-        x = tf.add_n([tf.reshape(wts[:, i], [-1, 1, 1, 1]) * x[:, :, i:i + ww]
-                      for i in range(2 * r + 1)])
+        x = tf.add_n([expand(wts[:, i]) * x[:, :, i:i + ww] for i in range(2 * r + 1)])
         x.set_shape(images.shape)
         return x
 
@@ -207,11 +199,9 @@ class Blur(PhotometricOp):
 class Cutout(PhotometricOp):
     """Erase one rectangle of ``size * H`` by ``size * W`` pixels at a random centre.
 
-    The rectangle is clipped at the borders and filled with ``fill``. Image only: mask and
-    position labels still describe the (now partly hidden) object; declare
-    ``"cutout"`` in a task's ``not_invariant_to`` if that breaks it.
-
-    Introduced in notebook 04.
+    The rectangle is clipped at the borders and filled with ``fill``. Labels still describe
+    the (now partly hidden) object; declare ``"cutout"`` in a task's ``not_invariant_to`` if
+    that breaks it. Introduced in notebook 04.
     """
 
     size: float = 0.25
@@ -224,8 +214,7 @@ class Cutout(PhotometricOp):
 
     def draw_params(self, seed, shape, strength):
         s_y, s_x, s_s = split_seed(seed, 3)
-        n, hh, ww = shape[0], shape[1], shape[2]
-        hf, wf = tf.cast(hh, tf.float32), tf.cast(ww, tf.float32)
+        n, hf, wf = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
         side = unit(s_s, n, strength) * self.size if strength is not None else tf.fill(
             [n], tf.constant(self.size, tf.float32))
         cy, cx = uniform(s_y, n) * hf, uniform(s_x, n) * wf

@@ -1,24 +1,9 @@
-"""Augmentation policies: callables ``policy(images, labels, seed)`` for ``tf.data`` maps.
+"""Augmentation policies: vectorized, stateless callables ``policy(images, labels, seed)``.
 
-Every policy is vectorized over the batch and stateless: the same ``seed`` (an int tensor
-of shape ``[2]``) gives the same batch. Inside one view the stages run in a fixed order,
-whatever order the ops are listed in:
-
-1. geometric ops (``hflip vflip rotate translate shear zoom``), composed in list order into
-   one matrix per example; the image is warped once and every label moved by its kind;
-2. photometric ops, in list order (image only);
-3. mixing ops (``mixup``, ``cutmix``), last.
-
-Return values:
-
-* :class:`SharedPolicy` / :class:`RandomPolicy`: ``(images, labels)``;
-* :class:`PerTaskPolicy`: ``({task: images_for_task}, labels)``: each task gets its own
-  view, and its label is moved by that view. A model consumes it with one ``Input`` per
-  task (named like the task) and applies the shared encoder to each: T encoder
-  forward/backward passes per step, so about T times the encoder cost of a shared view;
-* with ``with_visibility=True``, a third element ``{task: (B,) float32}`` sample weights:
-  0 for a position task whose point left the frame, 1 elsewhere (Keras per-output sample
-  weights).
+In a view the stages run in a fixed order, whatever order the ops are listed in: geometric
+ops (composed in list order into one warp that moves every label), photometric ops, mixing
+ops. ``with_visibility=True`` adds ``{task: (B,) float32}`` sample weights (0 where a
+position left the frame).
 
 Introduced in notebook 04.
 """
@@ -54,8 +39,7 @@ from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, Zoom
 from mtl_utils.geometry import FILL_MODES
 from mtl_utils.tasks import Task
 
-#: The built-in op vocabulary, derived from the op classes (:data:`OP_CLASSES` is the live
-#: registry: an op class defined later is known by name too).
+#: The built-in op vocabulary (:data:`OP_CLASSES` is the live registry).
 OP_NAMES: tuple[str, ...] = op_names()
 GEOMETRIC_OPS: tuple[str, ...] = op_names("geometric")
 PHOTOMETRIC_OPS: tuple[str, ...] = op_names("photometric")
@@ -81,9 +65,8 @@ def pool_op(name: str) -> Op:
     return cls(**cls.pool)
 
 
-#: RandAugment/TrivialAugment pool: every op class that declares its full-strength
-#: parameters (``pool``), at magnitude 10. At magnitude ``M`` an op uses ``M / 10`` of that
-#: range (:func:`op_at`); :func:`pool_table` lists them.
+#: RandAugment/TrivialAugment pool: every op class with a ``pool`` setting, at magnitude 10
+#: (:func:`op_at`, :func:`pool_table`).
 DEFAULT_POOL: tuple[Op, ...] = tuple(pool_op(n) for n in OP_NAMES
                                      if OP_CLASSES[n].pool is not None)
 
@@ -91,22 +74,20 @@ OpSpec = Op | str
 
 
 def pool_table(magnitude: float = 10.0):
-    """Every pool op at ``magnitude`` (0-10), as a table: what a magnitude means.
+    """Every pool op at ``magnitude`` (0-10), as a table.
 
     Introduced in notebook 06.
     """
-    return pd.DataFrame([{"op": o.name, "stage": o.stage, "at magnitude": repr(op_at(o.name,
-                                                                                  magnitude))}
+    return pd.DataFrame([{"op": o.name, "stage": o.stage,
+                          "at magnitude": repr(op_at(o.name, magnitude))}
                          for o in DEFAULT_POOL]).set_index("op")
 
 
 def op_at(name: str, magnitude: float) -> Op:
     """The :data:`DEFAULT_POOL` op ``name`` at a magnitude ``0..10`` for a fixed policy.
 
-    Its range is the pool's full-strength range times ``magnitude / 10``, e.g.
-    ``op_at("rotate", 5) == Rotate(15.0)``. In a fixed policy each example then draws its
-    parameter uniformly within that range. Ops without a magnitude (``hflip``, ``vflip``,
-    ``grayscale``, ``identity``) come back unchanged.
+    Its range is the pool's range times ``magnitude / 10``, e.g.
+    ``op_at("rotate", 5) == Rotate(15.0)``; ops without a magnitude come back unchanged.
 
     Raises:
         ValueError: an unknown or mixing op name, or a magnitude outside ``[0, 10]``.
@@ -120,8 +101,7 @@ def op_at(name: str, magnitude: float) -> Op:
     if cls.stage == "mixing":
         raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
                          f"make_op({name!r}) or {cls.__name__}(alpha=...).")
-    op = pool_op(name) if cls.pool is not None else make_op(name)
-    return op.at_strength(float(magnitude) / 10.0)
+    return cls(**(cls.pool or {})).at_strength(float(magnitude) / 10.0)  # pool or defaults
 
 
 def make_op(spec: OpSpec) -> Op:
@@ -174,12 +154,7 @@ def _check_ops(ops: Sequence[Op], tasks: Mapping[str, Task], naive: bool,
 
 
 class Policy:
-    """Base class: validates inputs and seeds, then runs ``_run`` on the batch.
-
-    Args:
-        tasks: the Task objects whose labels the policy moves.
-        with_visibility: return per-task sample weights as a third element.
-    """
+    """Base class: validates inputs and seeds, then runs ``_run`` on the batch."""
 
     views_per_task = False  # True: returns {task: view}, for a model with per-task inputs
 
@@ -194,15 +169,7 @@ class Policy:
     # Plain Python over static shapes only: nothing for AutoGraph to convert.
     @tf.autograph.experimental.do_not_convert
     def __call__(self, images: Any, labels: Mapping[str, Any], seed: Any):
-        """Augment one batch.
-
-        Args:
-            images: float32 ``(B, H, W, C)`` in ``[0, 1]``.
-            labels: ``{task_name: (B, ...) tensor}`` with exactly the policy's tasks.
-            seed: int32/int64 tensor of shape ``[2]`` (stateless seed).
-
-        Returns:
-            ``(images, labels)`` or, with ``with_visibility``, ``(images, labels, weights)``.
+        """Augment one batch: ``(images, labels)``, plus ``weights`` with ``with_visibility``.
 
         Raises:
             ValueError / TypeError: wrong image rank or dtype, missing or unknown label,
@@ -210,25 +177,19 @@ class Policy:
         """
         images = check_images(images)
         labels = check_labels(labels, self.tasks, images)
-        seed = check_seed(seed)
-        x, y, w = self._run(images, labels, seed)
-        return (x, y, w) if self.with_visibility else (x, y)
+        out = self._run(images, labels, check_seed(seed))
+        return out if self.with_visibility else out[:2]
 
 
 class SharedPolicy(Policy):
-    """One random view for all tasks: listed ops, stages as in the module docstring.
+    """One random view for all tasks: the listed ops, stages as in the module docstring.
 
     Args:
-        ops: op objects or names (default parameters); ``[]`` is the identity (inputs
-            returned unchanged, no warp).
-        tasks: Task objects (list or dict).
-        naive: transform the image but move no label (labels pass through untouched, as
-            Keras preprocessing layers do with unknown keys); skips the safety checks.
-        fill_mode: image fill outside the frame: ``reflect`` (default, like Keras),
-            ``nearest`` (like ImageDataGenerator), ``constant`` (0) or ``wrap``. Masks always
-            fill with 0; note that reflect/nearest can draw a ghost of an object near the
-            border that its mask does not contain.
-        with_visibility: also return per-task sample weights.
+        ops: op objects or names (default parameters); ``[]`` is the identity.
+        naive: transform the image but move no label (as Keras preprocessing layers do with
+            unknown keys); skips the safety checks.
+        fill_mode: image fill outside the frame: ``reflect`` (like Keras), ``nearest`` (like
+            ImageDataGenerator), ``constant`` (0) or ``wrap``; masks always fill with 0.
         channels: image channels, if known, to reject colour ops on C=1 at build time.
 
     Raises:
@@ -257,14 +218,8 @@ class SharedPolicy(Policy):
 
     def sample_matrices(self, n: int, height: int, width: int, seed: Any
                         ) -> tuple[tf.Tensor, tf.Tensor]:
-        """The forward matrices and hflip flags this policy uses for a batch and ``seed``.
-
-        Calling the policy on ``n`` images of this size with the same seed warps with
-        exactly these matrices (identity matrices when the policy has no geometric op).
-
-        Returns:
-            ``((n, 3, 3) float32, (n,) bool)``.
-        """
+        """The ``(n, 3, 3)`` forward matrices and ``(n,)`` hflip flags that this policy warps
+        ``n`` images of this size with for ``seed`` (identity without geometric ops)."""
         seeds = split_seed(check_seed(seed), len(self.ops))
         m, hflip = geometry.eye(n), tf.zeros([n], tf.bool)
         for op, s in zip(self.ops, seeds):
@@ -281,20 +236,13 @@ class SharedPolicy(Policy):
 class RandomPolicy(Policy):
     """RandAugment/TrivialAugment-style view: each example gets ``num_ops`` distinct ops.
 
-    Ops are drawn per example, uniformly without replacement, from the pool (by default
-    :data:`DEFAULT_POOL`, whose table gives each op's parameter at a magnitude) restricted
-    to the ops every task of the policy allows (unless ``naive``). The chosen ops run at
-    strength ``magnitude / 10`` (RandAugment) or, with ``random_magnitude=True``, at a
-    per-example strength ``U[0, magnitude / 10]`` (TrivialAugment); an op's own ``p`` is
-    ignored. Chosen geometric ops compose into one warp (pool order), then photometric ones.
+    Ops are drawn per example, without replacement, from ``pool`` (default
+    :data:`DEFAULT_POOL`, at magnitude 10) less the ops some task forbids (unless ``naive``),
+    and run at strength ``magnitude / 10`` or, with ``random_magnitude=True``
+    (TrivialAugment), ``U[0, magnitude / 10]`` per example; an op's own ``p`` is ignored.
     Colour ops are skipped on C=1 images.
 
     Args:
-        tasks: Task objects (list or dict).
-        num_ops: ops per example, ``1 <= num_ops <=`` pool size.
-        magnitude: ``0..10``.
-        random_magnitude: TrivialAugment's per-example uniform magnitude.
-        pool: candidate ops (objects or names), at their magnitude-10 parameters.
         naive, fill_mode, with_visibility, channels: as in :class:`SharedPolicy`.
 
     Raises:
@@ -344,8 +292,7 @@ class RandomPolicy(Policy):
 
     def _run(self, images, labels, seed):
         n = batch_size(images)
-        c = images.shape[-1]
-        pool = [o for o in self.pool if c == 3 or not o.needs_rgb]
+        pool = [o for o in self.pool if images.shape[-1] == 3 or not o.needs_rgb]
         k = len(pool)
         s_choice, s_mag, s_ops = split_seed(seed, 3)
         idx = tf.math.top_k(tf.random.stateless_uniform([n, k], s_choice),
@@ -362,13 +309,11 @@ class RandomPolicy(Policy):
 class PerTaskPolicy(Policy):
     """A view per task: ``views[t]`` augments the images for task ``t`` and moves ``t``'s label.
 
-    Returns ``({task: images}, labels)`` (see the module docstring for the T-times encoder
-    cost). Each view gets its own seed (split from the batch seed), so views differ.
+    Returns ``({task: images}, labels)``, for a model with one input per task (about T
+    times the encoder cost of a shared view); each view gets its own seed.
 
     Args:
         views: ``{task_name: Policy}``, each built for exactly that one task.
-        tasks: Task objects (list or dict); every task needs a view.
-        with_visibility: also return per-task sample weights.
 
     Raises:
         ValueError: a task without a view, a view for an unknown task, or a view built for
@@ -404,9 +349,8 @@ class PerTaskPolicy(Policy):
         return f"PerTaskPolicy({inner}{extra})"
 
     def _run(self, images, labels, seed):
-        seeds = split_seed(seed, len(self.views))
         xs, ys, ws = {}, {}, {}
-        for s, (name, view) in zip(seeds, self.views.items()):
+        for s, (name, view) in zip(split_seed(seed, len(self.views)), self.views.items()):
             x, y, w = view._run(images, {name: labels[name]}, s)
             xs[name], ys[name], ws[name] = x, y[name], w[name]
         return xs, ys, ws
@@ -417,8 +361,7 @@ class ComposedPolicy(Policy):
 
     Args:
         policies: :class:`SharedPolicy` or :class:`RandomPolicy` objects built for the same
-            tasks (per-task policies cannot be chained: their output has one image per
-            task).
+            tasks.
         with_visibility: also return per-task sample weights (the product of the parts').
 
     Raises:
@@ -448,21 +391,17 @@ class ComposedPolicy(Policy):
 
     def _run(self, images, labels, seed):
         weights = {name: tf.ones([batch_size(images)], tf.float32) for name in self.tasks}
-        x = images
         for p, s in zip(self.policies, split_seed(seed, len(self.policies))):
-            x, labels, w = p._run(x, labels, s)
+            images, labels, w = p._run(images, labels, s)
             weights = {k: weights[k] * w[k] for k in weights}
-        return x, labels, weights
+        return images, labels, weights
 
 
-# --------------------------------------------------------------------------- factories
 def shared(ops: Iterable[OpSpec] | OpSpec, tasks: Any, *, naive: bool = False,
            fill_mode: str = "reflect", with_visibility: bool = False,
            channels: int | None = None) -> SharedPolicy:
-    """One random view for all tasks, e.g. ``shared(["hflip", Rotate(15)], tasks)``.
-
-    Args and raises as :class:`SharedPolicy`. Returns a :class:`SharedPolicy`; calling it
-    returns ``(images, labels)`` (plus weights with ``with_visibility``).
+    """One random view for all tasks, e.g. ``shared(["hflip", Rotate(15)], tasks)``: a
+    :class:`SharedPolicy` (args and raises as there).
 
     Introduced in notebook 04.
     """
@@ -478,12 +417,8 @@ def per_task(ops_by_task: Mapping[str, Iterable[OpSpec] | Policy], tasks: Any, *
     Args:
         ops_by_task: ``{task_name: ops}`` (op objects/names, or a policy built for that one
             task); each op list is checked against that task only.
-        tasks: Task objects (list or dict).
         default: ops for tasks missing from ``ops_by_task`` (default: identity view).
         naive, fill_mode, with_visibility, channels: as in :class:`SharedPolicy`.
-
-    Returns:
-        A :class:`PerTaskPolicy`; calling it returns ``({task: images}, labels)``.
 
     Raises:
         ValueError: unknown task name, or any :class:`SharedPolicy` error for a view.
@@ -507,10 +442,8 @@ def article_ops(corrected: bool = False) -> tuple[Op, ...]:
     """The article's ImageDataGenerator settings as ops, in the legacy's order.
 
     ``ImageDataGenerator(rotation_range=20, width_shift_range=0.2, height_shift_range=0.2,
-    shear_range=0.2, zoom_range=0.2, horizontal_flip=True, fill_mode="nearest")``: rotation
-    ``U[-20, 20]`` degrees, shifts ``U[-0.2, 0.2]`` of the size, shear ``U[-0.2, 0.2]``
-    *degrees* (the legacy unit; ``corrected=True`` uses 0.2 radians = 11.46 degrees), zoom
-    factors ``zx, zy ~ U[0.8, 1.2]`` drawn independently, flip with probability 0.5.
+    shear_range=0.2, zoom_range=0.2, horizontal_flip=True)``; the shear is 0.2 *degrees* (the
+    legacy unit) or, with ``corrected=True``, 0.2 radians.
 
     Introduced in notebook 04.
     """
@@ -523,19 +456,13 @@ def article_preset(tasks: Any, *, corrected: bool = False, per_task: bool = Fals
                    naive: bool = False, with_visibility: bool = False) -> Policy:
     """The source article's augmentation, label-consistent (``fill_mode="nearest"``).
 
-    Same parameter distributions and composition order as ImageDataGenerator, so on square
-    images its matrices match the legacy ones exactly (see :func:`from_legacy_params`); on
-    non-square images the legacy has axis mix-ups that this preset does not copy.
+    On square images its matrices match ImageDataGenerator's exactly (see
+    :func:`from_legacy_params`); on non-square ones the legacy's axis mix-ups are not copied.
 
     Args:
-        tasks: Task objects (list or dict).
-        corrected: shear of 0.2 radians (what the article evidently meant) instead of the
-            legacy's 0.2 degrees.
-        per_task: give every task its own view with these settings.
+        corrected: shear of 0.2 radians (what the article evidently meant), not 0.2 degrees.
+        per_task: give every task its own view (a :class:`PerTaskPolicy`).
         naive, with_visibility: as in :class:`SharedPolicy`.
-
-    Returns:
-        A :class:`SharedPolicy` (or :class:`PerTaskPolicy` with ``per_task=True``).
 
     Raises:
         ValueError: a task that is not invariant to one of the ops (e.g. hflip for
@@ -561,11 +488,7 @@ def rand_augment(tasks: Any, num_ops: int = 2, magnitude: float = 9.0, *,
     """RandAugment: ``num_ops`` random ops per example at a fixed ``magnitude`` (0-10).
 
     Shared (default): the pool is restricted to ops *all* tasks allow. ``per_task=True``:
-    each task gets its own view from the ops *it* allows. See :data:`DEFAULT_POOL` for the
-    magnitude-to-parameter table.
-
-    Returns:
-        :class:`RandomPolicy` or :class:`PerTaskPolicy` of them.
+    each task gets its own view (a :class:`PerTaskPolicy`) from the ops *it* allows.
 
     Raises:
         ValueError: as :class:`RandomPolicy`.
@@ -585,9 +508,8 @@ def trivial_augment(tasks: Any, *, per_task: bool = False,
                     pool: Iterable[OpSpec] | None = None, max_magnitude: float = 10.0,
                     naive: bool = False, fill_mode: str = "reflect",
                     with_visibility: bool = False, channels: int | None = None) -> Policy:
-    """TrivialAugment: one random op per example at a per-example magnitude ``U[0, max]``.
-
-    Returns and raises as :func:`rand_augment`.
+    """TrivialAugment: one random op per example at a per-example magnitude ``U[0, max]``
+    (returns and raises as :func:`rand_augment`).
 
     Introduced in notebook 04.
     """
@@ -597,9 +519,8 @@ def trivial_augment(tasks: Any, *, per_task: bool = False,
 
 
 def compose(*policies: Policy, with_visibility: bool = False) -> ComposedPolicy:
-    """Chain shared-view policies, e.g. ``compose(rand_augment(tasks), shared(["mixup"], tasks))``.
-
-    Returns and raises as :class:`ComposedPolicy`.
+    """Chain shared-view policies, e.g. ``compose(rand_augment(tasks), shared(["mixup"], tasks))``
+    (returns and raises as :class:`ComposedPolicy`).
 
     Introduced in notebook 04.
     """
