@@ -1,9 +1,6 @@
 """Keras 3 model builders: encoders, one head per :class:`~mtl_utils.tasks.Task`, and the
-single-task and hard-parameter-sharing models ``f_t(x) = head_t(g(x))``.
-
-Every builder reads the tasks: a head's width, activation, loss and metrics all come from
-its ``Task``, and outputs are named after their tasks so labels in a ``{task: label}`` dict
-reach the right head.
+single-task and hard-parameter-sharing models ``f_t(x) = head_t(g(x))``. Heads, losses and
+metrics come from the tasks; outputs are named after their tasks.
 
 Introduced in notebook 01 (single-task) and notebook 02 (shared encoder).
 """
@@ -21,6 +18,7 @@ from keras import KerasTensor, layers
 from .tasks import Task, task_dict
 
 ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50", "text_cnn")
+SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 BN_MOMENTUM = 0.9  # Keras' default 0.99 leaves moving statistics stale in short runs.
 
 
@@ -40,13 +38,10 @@ def _check_input_shape(input_shape: Sequence[int], ranks: Sequence[int] = (1, 3)
 class FusedBatchNormalization(layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel in training.
 
-    Keras 3 normalises a batch with separate ops (mean, variance, scale, shift) and
-    differentiates each of them; TensorFlow's ``FusedBatchNormV3`` does the forward and
-    backward pass in one kernel each. Same layer, weights, maths and config (the moving
-    variance uses the biased batch variance, as Keras does); on this course's 2-core CPU it
-    makes a training step of the small CNN about 1.3x faster (``benchmarks/
-    train_throughput.py``). Falls back to Keras' own computation where the fused kernel does
-    not apply (not TensorFlow, not a 4-D channels-last input, a mask, renorm, or
+    Same layer, weights, maths and config; one kernel per pass instead of Keras' separate
+    ops makes a small-CNN training step about 1.3x faster on a 2-core CPU
+    (``benchmarks/train_throughput.py``). Falls back to Keras' computation where the fused
+    kernel does not apply (not TensorFlow, not 4-D channels-last, a mask, renorm, or
     ``synchronized=True``).
 
     Introduced in notebook 01.
@@ -81,10 +76,9 @@ def rebuild_batch_norm(model: keras.Model, momentum: float = BN_MOMENTUM) -> ker
     """A copy of a functional model whose batch-norm layers use ``momentum`` (and the fused
     kernel, :class:`FusedBatchNormalization`); every weight is copied across.
 
-    ``keras.applications`` models keep Keras' default momentum 0.99: after the few hundred
-    steps of a short run their moving statistics are still mostly their initial values
-    (``0.99 ** 300`` is 5%), so test-time predictions use the wrong normalisation while
-    training-time accuracy looks fine. Rebuild them with 0.9 for short runs.
+    ``keras.applications`` models keep Keras' momentum 0.99, which leaves the moving
+    statistics near their initial values after a short run (``0.99 ** 300`` is 5%): test
+    predictions then use the wrong normalisation.
 
     Raises:
         ValueError: ``momentum`` outside ``[0, 1)``.
@@ -105,17 +99,17 @@ def rebuild_batch_norm(model: keras.Model, momentum: float = BN_MOMENTUM) -> ker
     return copy
 
 
-def _conv_bn(x, filters: int, name: str, strides: int = 1):
-    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
-                      name=f"{name}_conv")(x)
+def _conv_bn(x, filters: int, name: str, relu: bool = True):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = FusedBatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
 def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
                   filters: Sequence[int] = (32, 64, 64), name: str = "encoder",
                   vocab_size: int | None = None, embed_dim: int = 64) -> keras.Model:
-    """The shared trunk ``g(x)``: a Keras model from inputs to a feature map.
+    """The shared trunk ``g(x)``: a Keras model from inputs to a feature map, ``(B, H, W, C)``
+    to ``(B, h, w, F)`` (or ``(B, L)`` to ``(B, L, F)``).
 
     Args:
         input_shape: ``(H, W, C)`` of the images, or ``(L,)`` token ids for ``text_cnn``.
@@ -123,15 +117,10 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
             ``"resnet"`` (a small residual network with the same widths),
             ``"resnet50"`` (``keras.applications.ResNet50``, ``weights=None``; inputs
             of at least 32x32), or ``"text_cnn"`` (an embedding, then a 1-D convolution per
-            width in ``filters``; notebook 09).
-        filters: widths of the blocks.
+            width in ``filters``).
         name: layer name; multi-task training strategies find the shared variables by it.
         vocab_size, embed_dim: the token vocabulary (padding id 0 included) and the
             embedding width (``text_cnn`` only).
-
-    Returns:
-        A ``keras.Model`` mapping ``(B, H, W, C)`` to ``(B, h, w, F)`` (or ``(B, L)`` to
-        ``(B, L, F)``).
 
     Raises:
         ValueError: unknown ``kind``, a bad ``input_shape`` for the kind, or ``text_cnn``
@@ -164,8 +153,7 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
         else:
             shortcut = x
             x = _conv_bn(x, f, f"block{i}a")
-            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i}b_conv")(x)
-            x = FusedBatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}b_bn")(x)
+            x = _conv_bn(x, f, f"block{i}b", relu=False)
             if shortcut.shape[-1] != f:
                 shortcut = layers.Conv2D(f, 1, use_bias=False, name=f"block{i}_proj")(shortcut)
             x = layers.Activation("relu", name=f"block{i}_out")(layers.Add()([x, shortcut]))
@@ -178,21 +166,15 @@ def build_head(task: Task, features, image_shape: Sequence[int], pool: str | Non
                hidden: int = 64, dropout: float = 0.0):
     """Attach ``head_t`` for one task to a 4-D feature tensor; returns the output tensor.
 
-    The task's label kind builds it (:meth:`mtl_utils.kinds.LabelKind.head`): dense kinds
-    pool the feature map (``pool``; default ``task.pool``), then a hidden dense layer and
-    an output layer sized and activated by the task; a mask head is a convolution
-    upsampled to the image size. The output layer is named after the task.
+    The task's label kind builds it (:meth:`mtl_utils.kinds.LabelKind.head`), pooling with
+    ``pool`` (default ``task.pool``); the output layer is named after the task.
 
     Raises:
         ValueError: unknown ``pool``.
 
     Introduced in notebook 01.
     """
-    return task.label_kind.head(task, features, image_shape, pool or task.pool, hidden,
-                                dropout)
-
-
-SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+    return task.label_kind.head(task, features, image_shape, pool or task.pool, hidden, dropout)
 
 
 def learning_rate_schedule(peak: float, total_steps: int, schedule: str = "cosine",
@@ -201,9 +183,7 @@ def learning_rate_schedule(peak: float, total_steps: int, schedule: str = "cosin
 
     ``"cosine"`` rises linearly from 0 to ``peak`` over the first ``warmup`` fraction of
     the steps, then decays to 0 along a cosine (Loshchilov & Hutter 2017; Goyal et al.
-    2017 for the warm-up); ``"constant"`` is ``peak`` throughout. On this course's short
-    CPU runs the cosine schedule reaches a constant rate's accuracy in about half the
-    epochs (notebook 01).
+    2017); ``"constant"`` is ``peak`` throughout.
 
     Raises:
         ValueError: unknown schedule, ``peak <= 0``, ``total_steps < 1`` or ``warmup``
@@ -219,27 +199,24 @@ def learning_rate_schedule(peak: float, total_steps: int, schedule: str = "cosin
                          f"in [0, 1); got {peak}, {total_steps}, {warmup}.")
     if schedule == "constant":
         return float(peak)
-    warm = int(round(warmup * int(total_steps)))
+    steps, peak = int(total_steps), float(peak)
+    warm = int(round(warmup * steps))
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warm else float(peak),
-        decay_steps=max(1, int(total_steps) - warm), warmup_target=float(peak) if warm else None,
-        warmup_steps=warm)
+        initial_learning_rate=0.0 if warm else peak, decay_steps=max(1, steps - warm),
+        warmup_target=peak if warm else None, warmup_steps=warm)
 
 
 def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task],
                   learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3,
-                  loss_weights: Mapping[str, float] | None = None,
-                  weighting=None, optimizer: keras.optimizers.Optimizer | None = None,
-                  ) -> keras.Model:
+                  loss_weights: Mapping[str, float] | None = None, weighting=None,
+                  optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
     """Compile with each task's loss and metrics (from its ``Task``) and Adam.
 
     Args:
-        model: a model whose outputs are named after ``tasks``.
-        learning_rate: Adam's learning rate, a float or a schedule such as
-            :func:`learning_rate_schedule`'s (ignored when ``optimizer`` is given).
+        learning_rate: Adam's rate, a float or a schedule (ignored with ``optimizer``).
         loss_weights: static ``{task: lambda_t}``; default 1 for every task.
-        weighting: a strategy from :mod:`mtl_utils.weighting` (only for models built
-            with ``weighting=...``, which carry the multi-task ``train_step``).
+        weighting: a strategy from :mod:`mtl_utils.weighting`, for models built with
+            ``weighting=...``.
 
     Introduced in notebook 01.
     """
@@ -248,39 +225,31 @@ def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
         unknown = sorted(set(loss_weights) - set(tasks))
         if unknown:
             raise ValueError(f"loss_weights name unknown task(s) {unknown}; tasks: {list(tasks)}.")
-    kwargs = {}
-    if weighting is not None:
-        # A strategy knows the model class whose train_step runs it (weighting.MultiTaskModel).
-        if not isinstance(model, weighting.model_class):
-            raise ValueError(
-                f"weighting={weighting!r} needs a {weighting.model_class.__name__}, but model "
-                f"{model.name!r} is a {type(model).__name__}; build it with "
-                "build_shared_model(..., weighting=...) (compile=False to compile later)."
-            )
-        kwargs["weighting"] = weighting
-    model.compile(
-        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
-        loss={n: t.loss() for n, t in tasks.items()},
-        metrics={n: t.metrics() for n, t in tasks.items()},
-        loss_weights=None if loss_weights is None else
-        {n: float(loss_weights.get(n, 1.0)) for n in tasks},
-        **kwargs,
-    )
+    # A strategy knows the model class whose train_step runs it (weighting.MultiTaskModel).
+    if weighting is not None and not isinstance(model, weighting.model_class):
+        raise ValueError(
+            f"weighting={weighting!r} needs a {weighting.model_class.__name__}, but model "
+            f"{model.name!r} is a {type(model).__name__}; build it with "
+            "build_shared_model(..., weighting=...) (compile=False to compile later).")
+    kwargs = {} if weighting is None else {"weighting": weighting}
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+                  loss={n: t.loss() for n, t in tasks.items()},
+                  metrics={n: t.metrics() for n, t in tasks.items()},
+                  loss_weights=None if loss_weights is None else
+                  {n: float(loss_weights.get(n, 1.0)) for n in tasks}, **kwargs)
     build_training_state(model, tasks)
     return model
 
 
-def build_training_state(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
-                         ) -> None:
-    """Create the optimizer's and the metrics' variables of a compiled model now.
+def build_training_state(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]) -> None:
+    """Create the optimizer's and the metrics' variables of a compiled model now, so that
+    ``fit`` traces its train step once, not twice (Keras creates them in the first trace).
 
-    With the TensorFlow backend (and no distribution strategy) Keras 3 creates them inside
-    the first trace of the train step, and a ``tf.function`` that creates variables is
-    traced twice: a few seconds per model. Building them from symbolic inputs and labels
-    (each task's ``label_shape``/``label_dtype``) makes ``fit`` trace once; the training
-    maths is unchanged. :func:`compile_model` calls this; call it after your own
-    ``compile`` of a functional model. The optimizer is built for the variables that are
-    trainable now: freeze or unfreeze layers *before* compiling.
+    :func:`compile_model` calls this; call it after your own ``compile``. The optimizer is
+    built for the variables trainable now: freeze or unfreeze layers *before* compiling.
+
+    Raises:
+        ValueError: the model is not compiled.
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError(f"model {model.name!r} is not compiled; call compile() first.")
@@ -301,38 +270,26 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
                        encoder_options: Mapping[str, Any] | None = None,
                        head_pool: str | Mapping[str, str] | None = None, hidden: int = 64,
                        per_task_inputs: bool = False, share_encoder: bool = True,
-                       weighting=None,
-                       learning_rate: float = 1e-3,
-                       loss_weights: Mapping[str, float] | None = None,
-                       compile: bool = True, name: str = "shared") -> keras.Model:
-    """Hard parameter sharing: one encoder ``g`` and a head per task, ``f_t = head_t(g(x))``.
+                       weighting=None, learning_rate: float = 1e-3,
+                       loss_weights: Mapping[str, float] | None = None, compile: bool = True,
+                       name: str = "shared") -> keras.Model:
+    """Hard parameter sharing: one encoder ``g`` and a head per task, ``f_t = head_t(g(x))``;
+    the model's outputs are ``{task: prediction}``.
 
     Args:
-        tasks: the tasks; one output per task, named after it.
-        input_shape: ``(H, W, C)``.
         encoder, filters: see :func:`build_encoder`.
         encoder_options: the encoder's other arguments (``vocab_size``, ``embed_dim`` for
             ``text_cnn``).
         head_pool: pooling before dense heads, one value or ``{task: pool}``; ``None``
-            uses each task's ``pool`` (see :class:`~mtl_utils.tasks.Task`).
-        hidden: width of each head's hidden layer.
+            uses each task's ``pool``.
         per_task_inputs: one input per task (named after it) with the encoder shared
             across them, for per-task augmented views; costs one encoder pass per task.
-            Feed the same image to every input at test time (``to_dataset`` does this).
         share_encoder: ``False`` gives every task its own encoder (``encoder_<task>``):
-            independent single-task models trained side by side in one Keras graph. No
-            parameter is shared, so each model's gradient comes from its own loss only and
-            training equals separate runs with the same batch order, at one graph's
-            tracing cost.
-        weighting: a strategy from :mod:`mtl_utils.weighting` (``Static``, ``Uncertainty``,
-            ``DWA``, ``GradNorm``, ``PCGrad``); the model is then a
-            ``weighting.MultiTaskModel`` whose ``train_step`` combines the task losses
-            through it. ``None`` uses Keras' own ``train_step`` with ``loss_weights``.
+            independent single-task models trained side by side in one Keras graph, equal
+            to separate runs with the same batch order.
+        weighting: a strategy from :mod:`mtl_utils.weighting` (the model is then a
+            ``MultiTaskModel``); ``None`` uses Keras' ``train_step`` with ``loss_weights``.
         learning_rate, loss_weights: passed to :func:`compile_model`.
-        compile: compile the model (default) or return it uncompiled.
-
-    Returns:
-        A ``keras.Model`` with outputs ``{task: prediction}``.
 
     Raises:
         ValueError: no tasks, a bad input shape, unknown encoder or pool.
@@ -354,21 +311,17 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         raise ValueError("weighting strategies balance tasks on a shared encoder; "
                          "use share_encoder=True (or weighting=None for separate models).")
     kind = "tokens" if len(shape) == 1 else "image"
-    if per_task_inputs:
-        # Keyed by task (what to_dataset feeds); the tensors need other names, since the
-        # output layers carry the task names and Keras wants unique operation names.
-        inputs = {n: keras.Input(shape=shape, name=f"{n}_{kind}") for n in tasks}
-    else:
-        inputs = keras.Input(shape=shape, name=kind)
+    # Per-task inputs are keyed by task (what to_dataset feeds) but named otherwise: the
+    # output layers carry the task names and Keras wants unique operation names.
+    inputs = ({n: keras.Input(shape=shape, name=f"{n}_{kind}") for n in tasks}
+              if per_task_inputs else keras.Input(shape=shape, name=kind))
     options = dict(encoder_options or {})
     if share_encoder:
         # One encoder, called once per distinct input: once per step for a shared view,
         # once per view with per-task inputs. Every head reads the same feature tensor.
         trunk = build_encoder(shape, encoder, filters, **options)
-        if per_task_inputs:
-            feats = {n: trunk(inputs[n]) for n in tasks}
-        else:
-            feats = dict.fromkeys(tasks, trunk(inputs))
+        feats = ({n: trunk(inputs[n]) for n in tasks} if per_task_inputs
+                 else dict.fromkeys(tasks, trunk(inputs)))
     else:
         feats = {n: build_encoder(shape, encoder, filters, name=f"encoder_{n}", **options)(
             inputs[n] if per_task_inputs else inputs) for n in tasks}
@@ -376,19 +329,15 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
     with warnings.catch_warnings():
         # Keras matches a dict of inputs by key and warns when keys and names differ.
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
-        if weighting is None:
-            model = keras.Model(inputs, outputs, name=name)
-        else:
-            model = weighting.model_class(inputs, outputs, tasks=tasks, name=name)
+        model = (keras.Model(inputs, outputs, name=name) if weighting is None
+                 else weighting.model_class(inputs, outputs, tasks=tasks, name=name))
     if compile:
         compile_model(model, tasks, learning_rate, loss_weights, weighting)
     return model
 
 
 def build_single_task_model(task: Task, input_shape: Sequence[int], **kwargs) -> keras.Model:
-    """One model for one task: the same encoder and head as the shared model, alone.
-
-    Takes the keyword arguments of :func:`build_shared_model`.
+    """One model for one task, with the keyword arguments of :func:`build_shared_model`.
 
     Introduced in notebook 01.
     """
@@ -400,10 +349,8 @@ def build_single_task_model(task: Task, input_shape: Sequence[int], **kwargs) ->
 
 def build_single_task_models(tasks: Iterable[Task] | Mapping[str, Task],
                              input_shape: Sequence[int], **kwargs) -> keras.Model:
-    """Independent single-task models, one per task, side by side in one Keras model.
-
-    Same as :func:`build_shared_model` with ``share_encoder=False``: each task has its own
-    encoder and head, and nothing is shared.
+    """Independent single-task models side by side in one Keras model:
+    :func:`build_shared_model` with ``share_encoder=False``.
 
     Introduced in notebook 01.
     """
@@ -412,10 +359,8 @@ def build_single_task_models(tasks: Iterable[Task] | Mapping[str, Task],
 
 
 def encoder_calls(model: keras.Model, name: str = "encoder") -> int:
-    """How many times the model's graph calls its layer ``name`` (the shared encoder).
-
-    One for a shared view, one per task with per-task inputs: each call is a forward and a
-    backward pass of the encoder in every training step.
+    """How many times the model's graph calls its layer ``name`` (the shared encoder): one
+    for a shared view, one per task with per-task inputs.
 
     Raises:
         ValueError: the model has no layer ``name``.
@@ -426,16 +371,13 @@ def encoder_calls(model: keras.Model, name: str = "encoder") -> int:
 
 
 def count_params(model: keras.Model, task: str | None = None) -> int:
-    """Trainable parameters of the model, or of one task's own layers and encoder.
-
-    With ``task``, counts the layers whose name starts with ``<task>_`` (its head), plus
-    its own encoder ``encoder_<task>`` if the model has one (unshared models).
-    """
+    """Trainable parameters of the model, or of one task's own layers: its head (layers
+    named ``<task>`` or ``<task>_...``) and its own encoder ``encoder_<task>`` if any."""
     if task is None:
         variables = model.trainable_variables
     else:
+        own = (task, f"encoder_{task}")
         variables = [v for layer in model.layers
-                     if layer.name.startswith(f"{task}_") or layer.name in (task,
-                                                                           f"encoder_{task}")
+                     if layer.name.startswith(f"{task}_") or layer.name in own
                      for v in layer.trainable_variables]
-    return int(sum(int(keras.ops.size(v)) for v in variables))
+    return sum(int(keras.ops.size(v)) for v in variables)

@@ -1,9 +1,5 @@
 """The strategy interface shared by every loss-weighting method, and small helpers.
 
-A strategy turns the per-task losses ``L_t`` of one batch into the objective the model
-minimises, and (for gradient-based methods) into the gradients the optimizer applies.
-:class:`~mtl_utils.weighting.model.MultiTaskModel` calls it from its ``train_step``.
-
 Introduced in notebook 03.
 """
 
@@ -11,7 +7,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
@@ -26,18 +22,14 @@ WeightsSpec = Mapping[str, float] | Sequence[float] | None
 STRATEGIES: dict[str, type[WeightingStrategy]] = {}
 
 
-# --------------------------------------------------------------------- distribution
 def num_replicas() -> int:
     """Number of replicas in sync under the current ``tf.distribute`` strategy (1 if none)."""
     return int(tf.distribute.get_strategy().num_replicas_in_sync)
 
 
 def all_reduce_mean(x: tf.Tensor) -> tf.Tensor:
-    """Mean of ``x`` over replicas inside ``strategy.run``; ``x`` itself on one replica.
-
-    Per-replica losses and gradients are means over the replica's share of the batch, so
-    their mean over replicas is the value for the whole (global) batch.
-    """
+    """Mean of ``x`` over replicas inside ``strategy.run`` (of per-replica batch means: the
+    global batch's value); ``x`` itself on one replica."""
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
@@ -45,21 +37,31 @@ def all_reduce_mean(x: tf.Tensor) -> tf.Tensor:
 
 
 def scale_for_replicas(x: tf.Tensor) -> tf.Tensor:
-    """Divide by the number of replicas, as Keras does to a loss before differentiating it.
-
-    Optimizers sum gradients over replicas, so a per-replica loss scaled by ``1/N`` gives
-    the gradient of the global-batch mean loss.
-    """
+    """Divide by the number of replicas, as Keras does to a loss before differentiating it
+    (optimizers sum gradients over replicas)."""
     n = num_replicas()
     return x if n == 1 else x * (1.0 / n)
 
 
-# ----------------------------------------------------------------------- validation
+def step_seed(seed: int, iterations: Any) -> tf.Tensor:
+    """A stateless-random seed from ``seed`` and the optimizer's step: new each step, the
+    same on every replica."""
+    step = tf.cast(tf.convert_to_tensor(iterations), tf.int64)
+    return tf.stack([tf.constant(seed, tf.int64), step])
+
+
+def check_known_tasks(keys: Iterable[str], names: Sequence[str], what: str, hint: str = "") -> None:
+    """Raise ``ValueError`` naming the first of ``keys`` that is not one of the tasks."""
+    unknown = [k for k in keys if k not in names]
+    if unknown:
+        raise ValueError(f"{what} unknown task {unknown[0]!r}; the model's tasks are "
+                         f"{list(names)}.{hint}")
+
+
 def resolve_static_weights(weights: WeightsSpec, task_names: Sequence[str],
                            owner: str) -> np.ndarray:
-    """Turn ``{task: w}``, a sequence in task order, or ``None`` into a float array.
-
-    Tasks missing from a dict get weight 1.
+    """Turn ``{task: w}`` (missing tasks get 1), a sequence in task order, or ``None`` into
+    a float array.
 
     Raises:
         ValueError: a task name that is not a task, a sequence of the wrong length, or a
@@ -69,20 +71,15 @@ def resolve_static_weights(weights: WeightsSpec, task_names: Sequence[str],
     if weights is None:
         out = np.ones(len(names))
     elif isinstance(weights, Mapping):
-        unknown = [k for k in weights if k not in names]
-        if unknown:
-            raise ValueError(
-                f"{owner}: weights name unknown task {unknown[0]!r} (weights keys "
-                f"{sorted(weights)}); the model's tasks are {names}. Use those names as keys."
-            )
+        check_known_tasks(weights, names, f"{owner}: weights name",
+                          f" Use those names as keys (weights keys {sorted(weights)}).")
         out = np.array([float(weights.get(n, 1.0)) for n in names])
     else:
         seq = list(weights)
         if len(seq) != len(names):
             raise ValueError(
                 f"{owner}: got {len(seq)} weights {seq} for {len(names)} tasks {names}; "
-                "give one weight per task in this order, or a {task: weight} dict."
-            )
+                "give one weight per task in this order, or a {task: weight} dict.")
         out = np.array([float(w) for w in seq])
     check_weight_values(dict(zip(names, out)), owner)
     return out
@@ -94,13 +91,11 @@ def check_weight_values(weights: Mapping[str, float], owner: str) -> None:
         if not math.isfinite(w) or w < 0:
             raise ValueError(
                 f"{owner}: weight {w!r} for task {name!r} is not a finite number >= 0; "
-                "loss weights must be non-negative (use 0 to switch a task's loss off)."
-            )
+                "loss weights must be non-negative (use 0 to switch a task's loss off).")
     if weights and all(w == 0 for w in weights.values()):
         raise ValueError(
             f"{owner}: all weights are 0 ({dict(weights)}), so nothing would be trained; "
-            "give at least one task a positive weight."
-        )
+            "give at least one task a positive weight.")
 
 
 def check_positive(value: float, name: str, owner: str) -> float:
@@ -125,9 +120,9 @@ def unflatten(vector: tf.Tensor, like: Sequence[Any]) -> list[tf.Tensor]:
 
 def make_optimizer(spec: Any, fallback: keras.optimizers.Optimizer | None,
                    learning_rate: float | None) -> keras.optimizers.Optimizer:
-    """A fresh optimizer (created in the current distribution scope) for a strategy's own
-    variables: a copy of ``spec`` (an optimizer, a name, or ``None`` for a copy of
-    ``fallback``), with ``learning_rate`` overriding its rate when given."""
+    """A fresh optimizer (in the current distribution scope) for a strategy's own variables:
+    a copy of ``spec`` (an optimizer, a name, or ``None`` for a copy of ``fallback``, else
+    Adam), with ``learning_rate`` overriding its rate when given."""
     source = spec if spec is not None else fallback
     if source is None:
         source = "adam"
@@ -153,22 +148,19 @@ def check_weights_spec(weights: WeightsSpec, owner: str) -> WeightsSpec:
     if isinstance(weights, str) or not isinstance(weights, Sequence | np.ndarray):
         raise ValueError(
             f"{owner}: weights must be a {{task: weight}} dict or a sequence in task order, "
-            f"got {type(weights).__name__} {weights!r}."
-        )
+            f"got {type(weights).__name__} {weights!r}.")
     seq = [float(w) for w in weights]
     check_weight_values({f"#{i}": w for i, w in enumerate(seq)}, owner)
     return tuple(seq)
 
 
-# ---------------------------------------------------------------------- base class
 class WeightingStrategy:
     """Base class: combine per-task losses ``L_t`` into one objective ``sum_t w_t L_t``.
 
-    Subclasses override :meth:`task_weights` (the current ``w_t``), and optionally
-    :meth:`combine` (an objective that is not a plain weighted sum), :meth:`gradients`
-    (gradient surgery), :meth:`on_epoch_end` (epoch-level updates) and :meth:`_build`
-    (creating state). A strategy instance belongs to one model at a time; compiling a model
-    with it (re)creates its state.
+    Subclasses override :meth:`task_weights`, and optionally :meth:`combine`,
+    :meth:`gradients` (gradient surgery), :meth:`on_epoch_end` and :meth:`_build` (state).
+    A strategy belongs to one model at a time; compiling a model with it (re)creates its
+    state.
 
     Introduced in notebook 03.
     """
@@ -191,7 +183,6 @@ class WeightingStrategy:
         self._owner: weakref.ReferenceType | None = None
         self._optimizer: keras.optimizers.Optimizer | None = None
 
-    # ------------------------------------------------------------------ lifecycle
     @property
     def num_tasks(self) -> int:
         """Number of tasks of the model this strategy is built for (0 before compile)."""
@@ -203,9 +194,8 @@ class WeightingStrategy:
         return bool(self.task_names)
 
     def build(self, model: MultiTaskModel) -> None:
-        """Bind to ``model``'s tasks and create this strategy's state.
-
-        Called by ``MultiTaskModel.compile`` inside the model's distribution scope.
+        """Bind to ``model``'s tasks and create this strategy's state (``compile`` calls it
+        inside the model's distribution scope).
 
         Raises:
             ValueError: the strategy is already in use by another model.
@@ -215,8 +205,7 @@ class WeightingStrategy:
             raise ValueError(
                 f"this {type(self).__name__} strategy is already used by model "
                 f"{owner.name!r}; a strategy keeps per-model state. Give model "
-                f"{model.name!r} its own instance, e.g. strategy.clone()."
-            )
+                f"{model.name!r} its own instance, e.g. strategy.clone().")
         self._owner = weakref.ref(model)
         self.task_names = tuple(model.tasks)
         self.tasks = dict(model.tasks)
@@ -225,13 +214,9 @@ class WeightingStrategy:
     def _build(self, model: MultiTaskModel) -> None:
         """Create variables and optimizers; override in subclasses."""
 
-    # --------------------------------------------------------------------- weights
     def task_weights(self, training: bool = False) -> tf.Tensor:
-        """Current weight of each task's loss, shape ``(T,)`` in task order.
-
-        Args:
-            training: whether this is a training step (random strategies sample then).
-        """
+        """Current weight of each task's loss, shape ``(T,)`` in task order (random
+        strategies sample when ``training``)."""
         return tf.ones([self.num_tasks], tf.float32)
 
     def combine(self, losses: tf.Tensor, training: bool = False) -> tf.Tensor:
@@ -253,23 +238,18 @@ class WeightingStrategy:
         w = np.asarray(self.task_weights(training=False), dtype=float)
         return {n: float(v) for n, v in zip(self.task_names, w)}
 
-    # ------------------------------------------------------------------- gradients
     def gradients(self, model: MultiTaskModel, tape: tf.GradientTape,
                   losses: Sequence[tf.Tensor], objective: tf.Tensor,
                   regularization: tf.Tensor | None = None) -> list:
-        """Gradients for ``model.trainable_weights``; also updates this strategy's state.
+        """One gradient per variable of ``model.trainable_weights``, replica-scaled as
+        ``optimizer.apply_gradients`` expects; also updates this strategy's state.
 
         Args:
-            model: the model being trained.
-            tape: the tape that recorded the forward pass (persistent when
+            tape: the tape of the forward pass (persistent when
                 :attr:`needs_persistent_tape`).
-            losses: per-task losses of this replica's batch, each recorded on ``tape``.
+            losses: this replica's per-task losses, each recorded on ``tape``.
             objective: the replica-scaled objective (:meth:`combine` plus regularisation).
             regularization: the replica-scaled regularisation losses, or ``None``.
-
-        Returns:
-            One gradient per variable of ``model.trainable_weights`` (replica-scaled, as
-            ``optimizer.apply_gradients`` expects).
         """
         variables = list(model.trainable_weights)
         own = list(self.trainable_variables)
@@ -281,7 +261,6 @@ class WeightingStrategy:
     def on_epoch_end(self, task_losses: Mapping[str, float]) -> None:
         """Epoch-level update from each task's mean training loss (``fit`` calls it)."""
 
-    # ------------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, so ``type(s)(**s.get_config())`` is an unbuilt copy."""
         return {}
@@ -295,17 +274,30 @@ class WeightingStrategy:
         return f"{type(self).__name__}({args})"
 
 
+class StaticWeightsBase(WeightingStrategy):
+    """A strategy with fixed task weights, as :class:`~.strategies.Static` takes them."""
+
+    def __init__(self, weights: WeightsSpec = None) -> None:
+        super().__init__()
+        self.static_weights = check_weights_spec(weights, type(self).__name__)
+        self._weights = None
+
+    def _build(self, model: MultiTaskModel) -> None:
+        self._weights = tf.constant(resolve_static_weights(
+            self.static_weights, self.task_names, type(self).__name__), tf.float32)
+
+    def task_weights(self, training: bool = False) -> tf.Tensor:
+        return self._weights
+
+    def get_config(self) -> dict[str, Any]:
+        w = self.static_weights
+        return {"weights": dict(w) if isinstance(w, Mapping) else w}
+
+
 def get_strategy(name: str | WeightingStrategy, **kwargs: Any) -> WeightingStrategy:
-    """A fresh weighting strategy by name (case-insensitive), e.g. ``get_strategy("dwa",
-    temperature=2.0)``; an instance is returned as it is.
-
-    Args:
-        name: one of :data:`STRATEGIES` (``static``, ``uncertainty``, ``dwa``,
-            ``gradnorm``, ``pcgrad``, ``rlw``), or a strategy instance.
-        **kwargs: the strategy's constructor arguments.
-
-    Returns:
-        The strategy.
+    """A fresh weighting strategy by name (case-insensitive, one of :data:`STRATEGIES`)
+    with constructor arguments ``kwargs``, e.g. ``get_strategy("dwa", temperature=2.0)``;
+    an instance is returned as it is.
 
     Raises:
         ValueError: an unknown name (the known ones are listed), or keyword arguments

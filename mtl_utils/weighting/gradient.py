@@ -1,16 +1,14 @@
-"""Gradient-based weighting: methods that look at each task's gradient, not only its loss.
-
-``GradNorm`` learns loss weights that balance the tasks' gradient norms at the last shared
-layer; ``PCGrad`` removes the conflicting part of each task's gradient on the shared encoder.
-Both are exact under ``tf.distribute``: per-task gradients are averaged over replicas before
-they are compared, so every replica takes the same decision.
+"""Gradient-based weighting: ``GradNorm`` balances the tasks' gradient norms at the last
+shared layer; ``PCGrad`` removes the conflicting part of each task's encoder gradient.
+Both average per-task gradients over replicas before comparing them, so every replica
+takes the same decision.
 
 Introduced in notebook 03.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -18,20 +16,27 @@ import numpy as np
 import tensorflow as tf
 
 from .base import (
+    StaticWeightsBase,
     WeightingStrategy,
     WeightsSpec,
     all_reduce_mean,
     check_positive,
-    check_weights_spec,
     flatten,
     make_optimizer,
     num_replicas,
-    resolve_static_weights,
+    step_seed,
     unflatten,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MultiTaskModel
+
+
+def _sublayers(root: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """Every layer inside ``root``, nested models included, depth first in graph order."""
+    for sub in getattr(root, "layers", []):
+        yield sub
+        yield from _sublayers(sub)
 
 
 def last_shared_layer(encoder: keras.layers.Layer) -> keras.layers.Layer:
@@ -43,31 +48,13 @@ def last_shared_layer(encoder: keras.layers.Layer) -> keras.layers.Layer:
 
     Introduced in notebook 03.
     """
-    def search(layer):
-        for sub in reversed(getattr(layer, "layers", [])):
-            found = search(sub)
-            if found is not None:
-                return found
-        if not getattr(layer, "layers", None) and layer.trainable_weights:
-            return layer
-        return None
-
-    found = search(encoder)
-    if found is None:
+    leaves = [la for la in (encoder, *_sublayers(encoder))
+              if not getattr(la, "layers", None) and la.trainable_weights]
+    if not leaves:
         raise ValueError(
             f"GradNorm: encoder {encoder.name!r} has no layer with trainable weights; "
             "unfreeze it, or name a layer with GradNorm(layer=...).")
-    return found
-
-
-def _find_layer(root: keras.layers.Layer, name: str) -> keras.layers.Layer | None:
-    for sub in getattr(root, "layers", []):
-        if sub.name == name:
-            return sub
-        found = _find_layer(sub, name)
-        if found is not None:
-            return found
-    return None
+    return leaves[-1]
 
 
 def _owner_variables(model: MultiTaskModel, wanted: Sequence[Any]) -> list:
@@ -76,24 +63,23 @@ def _owner_variables(model: MultiTaskModel, wanted: Sequence[Any]) -> list:
     return [v for v in model.trainable_weights if id(v) in ids]
 
 
-# -------------------------------------------------------------------------- GradNorm
-def gradnorm_weight_gradient(weights, grad_norms, loss_ratios, alpha: float) -> tf.Tensor:
-    """Gradient of GradNorm's loss ``L_grad`` with respect to the task weights.
+def _zero_filled_gradient(tape: tf.GradientTape, target: tf.Tensor, variables: list) -> list:
+    """``tape.gradient`` with zeros for the variables that ``target`` does not depend on."""
+    return tape.gradient(target, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
-    With ``G_t = w_t ||grad_W L_t||`` (the norm of the weighted task loss' gradient at the
-    shared layer ``W``), ``r_t = ~L_t / mean(~L)`` (``~L_t = L_t(step) / L_t(0)``) and the
-    target ``mean(G) * r_t ** alpha`` held constant (as in the paper),
-    ``L_grad = sum_t |G_t - target_t|`` has ``dL_grad/dw_t = sign(G_t - target_t) *
-    ||grad_W L_t||``.
+
+def gradnorm_weight_gradient(weights, grad_norms, loss_ratios, alpha: float) -> tf.Tensor:
+    """Gradient ``(T,)`` (float32) of GradNorm's loss ``L_grad`` for the task weights.
+
+    With ``G_t = w_t ||grad_W L_t||`` at the shared layer ``W``, ``r_t = ~L_t / mean(~L)``
+    (``~L_t = L_t(step) / L_t(0)``, the ``loss_ratios``) and the target
+    ``mean(G) * r_t ** alpha`` held constant (as in the paper), ``L_grad = sum_t |G_t -
+    target_t|`` has ``dL_grad/dw_t = sign(G_t - target_t) * ||grad_W L_t||``.
 
     Args:
-        weights: ``(T,)`` current weights ``w_t``.
-        grad_norms: ``(T,)`` unweighted norms ``||grad_W L_t||``.
-        loss_ratios: ``(T,)`` ``L_t / L_t(0)``.
+        weights, grad_norms, loss_ratios: ``(T,)`` each: ``w_t``, the unweighted norms
+            ``||grad_W L_t||`` and ``L_t / L_t(0)``.
         alpha: asymmetry; 0 pulls all gradient norms to their mean.
-
-    Returns:
-        ``(T,)`` float32 tensor.
 
     Introduced in notebook 03.
     """
@@ -120,24 +106,19 @@ class GradNorm(WeightingStrategy):
     for Adaptive Loss Balancing in Deep Multitask Networks", ICML 2018).
 
     Learnable weights ``w_t`` (initially 1). Each step the network is trained on
-    ``sum_t w_t L_t``; then the weights take one step of their own optimizer on
-    ``L_grad = sum_t |w_t ||grad_W L_t|| - mean_i(G_i) r_t^alpha|`` (see
-    :func:`gradnorm_weight_gradient`), where ``W`` is the last shared layer (the
-    encoder's last layer with trainable weights, e.g. the last batch norm of the small CNN)
-    and ``r_t`` is task ``t``'s relative inverse training rate ``L_t/L_t(0)`` (``L_t(0)``:
-    the first training step's loss). Afterwards the weights are clipped to stay positive
-    and renormalised to sum to the number of tasks. Costs one extra backward pass per task,
-    down to ``W`` only.
+    ``sum_t w_t L_t``; then the weights take one step of their own optimizer on GradNorm's
+    loss (:func:`gradnorm_weight_gradient`) at the last shared layer ``W``, with
+    ``L_t(0)`` the first training step's loss, and are clipped and renormalised
+    (:func:`renormalize_weights`). Costs one extra backward pass per task, down to ``W``.
 
     Args:
         alpha: asymmetry; larger values pull lagging tasks harder, 0 equalises the
             gradient norms (1.5 is a common choice).
-        learning_rate: learning rate of the weights' optimizer.
-        optimizer: that optimizer (an instance or a name; a fresh copy is made per model);
-            default Adam.
-        layer: name of the shared layer to measure at (searched inside the encoder);
-            default: the encoder's last layer with trainable weights.
-        min_weight: weights are clipped to at least this before renormalising.
+        learning_rate, optimizer: the weights' optimizer (an instance or a name, copied
+            per model; default Adam) and its learning rate.
+        layer: name of the shared layer (searched inside the encoder); default
+            :func:`last_shared_layer`.
+        min_weight: see :func:`renormalize_weights`.
 
     Raises:
         ValueError: alpha < 0, learning_rate or min_weight not > 0; at compile time, a
@@ -153,9 +134,9 @@ class GradNorm(WeightingStrategy):
                  optimizer: keras.optimizers.Optimizer | str | None = None,
                  layer: str | None = None, min_weight: float = 1e-4) -> None:
         super().__init__()
-        if not np.isfinite(float(alpha)) or float(alpha) < 0:
-            raise ValueError(f"GradNorm: alpha must be a finite number >= 0, got {alpha!r}.")
         self.alpha = float(alpha)
+        if not np.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"GradNorm: alpha must be a finite number >= 0, got {alpha!r}.")
         self.learning_rate = check_positive(learning_rate, "learning_rate", "GradNorm")
         self.optimizer_spec = optimizer
         self.layer = layer
@@ -169,14 +150,14 @@ class GradNorm(WeightingStrategy):
         if self.layer is None:
             self.shared_layer = last_shared_layer(encoder)
         else:
-            self.shared_layer = _find_layer(encoder, self.layer)
+            self.shared_layer = next(
+                (la for la in _sublayers(encoder) if la.name == self.layer), None)
             if self.shared_layer is None:
                 raise ValueError(
                     f"GradNorm: no layer named {self.layer!r} in encoder {encoder.name!r}; "
                     f"its layers are {[sub.name for sub in encoder.layers]}.")
         self.weights_var = keras.Variable(np.ones(self.num_tasks, np.float32), trainable=True,
-                                          name="gradnorm_weights",
-                                          aggregation="only_first_replica")
+                                          name="gradnorm_weights", aggregation="only_first_replica")
         self.initial_losses = keras.Variable(np.zeros(self.num_tasks, np.float32),
                                              trainable=False, name="gradnorm_initial_losses",
                                              aggregation="only_first_replica")
@@ -191,25 +172,22 @@ class GradNorm(WeightingStrategy):
         return tf.stop_gradient(tf.convert_to_tensor(self.weights_var))
 
     def gradients(self, model, tape, losses, objective, regularization=None) -> list:
-        variables = list(model.trainable_weights)
-        grads = tape.gradient(objective, variables)
+        grads = tape.gradient(objective, list(model.trainable_weights))
         shared = _owner_variables(model, self.shared_layer.trainable_weights)
         if not shared:
             raise ValueError(
                 f"GradNorm: shared layer {self.shared_layer.name!r} has no trainable weights "
                 "in this model (is the encoder frozen?); unfreeze it or choose "
                 "GradNorm(layer=...).")
-        rows = [flatten(tape.gradient(loss, shared,
-                                      unconnected_gradients=tf.UnconnectedGradients.ZERO))
-                for loss in losses]
+        rows = [flatten(_zero_filled_gradient(tape, loss, shared)) for loss in losses]
         norms = tf.norm(all_reduce_mean(tf.stack(rows)), axis=1)
         current = tf.stop_gradient(all_reduce_mean(tf.stack(losses)))
         stored = tf.convert_to_tensor(self.initial_losses)
         initial = tf.where(stored > 0, stored, current)
         self.initial_losses.assign(initial)
         ratios = current / tf.maximum(initial, 1e-12)
-        w = tf.convert_to_tensor(self.weights_var)
-        grad_w = gradnorm_weight_gradient(w, norms, ratios, self.alpha)
+        grad_w = gradnorm_weight_gradient(tf.convert_to_tensor(self.weights_var), norms, ratios,
+                                          self.alpha)
         # Optimizers sum gradients over replicas; grad_w is already the same on every one.
         self._optimizer.apply_gradients([(grad_w / num_replicas(), self.weights_var)])
         self.weights_var.assign(
@@ -222,23 +200,18 @@ class GradNorm(WeightingStrategy):
                 "min_weight": self.min_weight}
 
 
-# --------------------------------------------------------------------------- PCGrad
 def project_conflicting(grads, order=None) -> tf.Tensor:
-    """PCGrad's projection (Yu et al. 2020, Algorithm 1) on flattened task gradients.
+    """PCGrad's projection (Yu et al. 2020, Algorithm 1) of flattened task gradients: a
+    ``(T, P)`` float32 tensor (sum it for the update).
 
     For each task ``i``, for each other task ``j`` in ``order``: if ``g_i . g_j < 0``, replace
     ``g_i`` by ``g_i - (g_i . g_j) / ||g_j||^2 g_j`` (``g_j`` the original gradient; a zero
-    ``g_j`` removes nothing).
-    Non-conflicting gradients are returned unchanged; for two tasks the projected gradients
-    have non-negative dot products with the other task's original gradient.
+    ``g_j`` removes nothing). Non-conflicting gradients are returned unchanged.
 
     Args:
         grads: ``(T, P)`` array or tensor, one flattened gradient per task.
         order: a permutation of ``range(T)`` (list, array or int tensor): the order in which
             the other tasks are projected away; default ``0..T-1``.
-
-    Returns:
-        ``(T, P)`` float32 tensor of projected gradients (sum them for the update).
 
     Raises:
         ValueError: ``grads`` is not 2-D.
@@ -269,19 +242,17 @@ def project_conflicting(grads, order=None) -> tf.Tensor:
     return tf.stack(out)
 
 
-class PCGrad(WeightingStrategy):
+class PCGrad(StaticWeightsBase):
     """Projecting conflicting gradients (Yu, Kumar, Gupta, Levine, Hausman & Finn,
     "Gradient Surgery for Multi-Task Learning", NeurIPS 2020).
 
-    Each step computes every task's gradient on the shared encoder's variables (of the
-    statically weighted loss ``w_t L_t``), projects away conflicting components with
+    Each step projects the tasks' encoder gradients (of ``w_t L_t``, static weights) with
     :func:`project_conflicting` in a random task order (seeded, new each step, the same on
-    every replica) and applies their sum; each head is updated with its own task's gradient.
-    Costs one backward pass through the encoder per task.
+    every replica) and applies their sum; each head gets its own task's gradient. Costs one
+    backward pass through the encoder per task.
 
     Args:
         weights: static loss weights as for :class:`Static` (default 1 each).
-        seed: seed of the per-step task orders.
 
     Raises:
         ValueError: as :class:`Static` for bad weights; at compile time, a model without
@@ -294,27 +265,20 @@ class PCGrad(WeightingStrategy):
     needs_persistent_tape = True
 
     def __init__(self, weights: WeightsSpec = None, seed: int = 0) -> None:
-        super().__init__()
-        self.static_weights = check_weights_spec(weights, "PCGrad")
+        super().__init__(weights)
         self.seed = int(seed)
-        self._weights = None
         self._encoder = None
         self._iterations = None
 
     def _build(self, model: MultiTaskModel) -> None:
-        self._weights = tf.constant(
-            resolve_static_weights(self.static_weights, self.task_names, "PCGrad"), tf.float32)
+        super()._build(model)
         self._encoder = model.encoder
         self._iterations = model.optimizer.iterations
 
-    def task_weights(self, training: bool = False) -> tf.Tensor:
-        return self._weights
-
     def task_order(self) -> tf.Tensor:
         """This step's random task order (a permutation of ``range(T)``)."""
-        step = tf.cast(tf.convert_to_tensor(self._iterations), tf.int64)
-        seed = tf.stack([tf.constant(self.seed, tf.int64), step])
-        return tf.argsort(tf.random.stateless_uniform([self.num_tasks], seed=seed))
+        return tf.argsort(tf.random.stateless_uniform(
+            [self.num_tasks], seed=step_seed(self.seed, self._iterations)))
 
     def gradients(self, model, tape, losses, objective, regularization=None) -> list:
         variables = list(model.trainable_weights)
@@ -324,8 +288,7 @@ class PCGrad(WeightingStrategy):
         shared_ids = {id(v) for v in shared}
         others = [v for v in variables if id(v) not in shared_ids]
         w = self._weights
-        rows = [w[t] * flatten(tape.gradient(loss, shared,
-                                             unconnected_gradients=tf.UnconnectedGradients.ZERO))
+        rows = [w[t] * flatten(_zero_filled_gradient(tape, loss, shared))
                 for t, loss in enumerate(losses)]
         projected = project_conflicting(all_reduce_mean(tf.stack(rows)), self.task_order())
         # Every replica now holds the same global-batch gradient; the optimizer sums over
@@ -334,14 +297,11 @@ class PCGrad(WeightingStrategy):
                                                      / num_replicas())
         shared_grads = unflatten(total, shared)
         if regularization is not None:
-            reg = tape.gradient(regularization, shared,
-                                unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            reg = _zero_filled_gradient(tape, regularization, shared)
             shared_grads = [g + r for g, r in zip(shared_grads, reg)]
         other_grads = tape.gradient(objective, others) if others else []
-        by_id = dict(zip((id(v) for v in shared), shared_grads))
-        by_id.update(zip((id(v) for v in others), other_grads))
+        by_id = {id(v): g for v, g in zip(shared + others, shared_grads + other_grads)}
         return [by_id[id(v)] for v in variables]
 
     def get_config(self) -> dict[str, Any]:
-        w = self.static_weights
-        return {"weights": dict(w) if isinstance(w, dict) else w, "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed}

@@ -1,5 +1,5 @@
-"""``MultiTaskModel``: a functional Keras model whose ``train_step`` combines the per-task
-losses through a weighting strategy and logs each task's loss and weight.
+"""``MultiTaskModel``: a functional Keras model whose ``train_step`` combines the task
+losses through a weighting strategy.
 
 Introduced in notebook 03.
 """
@@ -10,13 +10,20 @@ import inspect
 import json
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from ..tasks import Task, task_dict
-from .base import WeightingStrategy, get_strategy, num_replicas, scale_for_replicas
+from .base import (
+    WeightingStrategy,
+    check_known_tasks,
+    get_strategy,
+    num_replicas,
+    scale_for_replicas,
+)
 from .strategies import Static
 
 
@@ -40,33 +47,6 @@ class LastValue(keras.metrics.Metric):
 
     def reset_state(self) -> None:
         self.last.assign(0.0)
-
-
-class _EpochEndCallback(keras.callbacks.Callback):
-    """Hands each epoch's mean training loss per task to the strategy (DWA needs it)."""
-
-    def __init__(self, model: MultiTaskModel) -> None:
-        super().__init__()
-        self._mt_model = model
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        keys = [f"{n}_loss" for n in self._mt_model.tasks]
-        if all(k in logs for k in keys):
-            self._mt_model.weighting.on_epoch_end(
-                {n: float(logs[k]) for n, k in zip(self._mt_model.tasks, keys)})
-
-
-class _State:
-    """Plain holder, so Keras' attribute tracking leaves these objects alone."""
-
-    def __init__(self, tasks: dict[str, Task], encoder_name: str) -> None:
-        self.tasks = tasks
-        self.encoder_name = encoder_name
-        self.weighting: WeightingStrategy | None = None
-        self.loss_objects: dict[str, keras.losses.Loss] = {}
-        self.loss_trackers: list[keras.metrics.Mean] = []
-        self.weight_trackers: list[LastValue] = []
 
 
 try:  # the wrapper Keras' compile() uses for plain loss functions
@@ -94,22 +74,14 @@ class MultiTaskModel(keras.Model):
     """A functional multi-task model whose ``train_step`` weighs the task losses with a
     :class:`~mtl_utils.weighting.WeightingStrategy`.
 
-    Build it like ``keras.Model(inputs, outputs)`` with outputs ``{task: tensor}`` (or use
-    ``models.build_shared_model(..., weighting=...)``), then ``compile(...,
-    weighting=strategy)``. Each step computes every task's loss ``L_t`` (its ``Task``'s loss,
-    with per-task sample weights when the data gives a ``{task: (B,)}`` dict), the
-    strategy's objective and gradients, and updates the compiled metrics as standard Keras
-    does. Logs: ``loss`` (the objective), ``<task>_loss`` (unweighted ``L_t``, as Keras logs
-    for multi-output models), ``<task>_weight`` (the weight of ``L_t`` used in the last
-    step) and the compiled metrics (``<task>_accuracy``, ...); ``val_`` versions during
-    validation. Works under ``tf.distribute`` strategies unchanged (build and compile in
-    ``strategy.scope()``). TensorFlow backend only.
+    Build it like ``keras.Model(inputs, outputs)`` with outputs ``{task: tensor}`` named
+    after their tasks (or use ``models.build_shared_model(..., weighting=...)``), then
+    ``compile(..., weighting=strategy)``. Logs: ``loss`` (the objective), ``<task>_loss``
+    (unweighted ``L_t``), ``<task>_weight`` (the last step's weight of ``L_t``) and the
+    compiled metrics; ``val_`` versions during validation. Works under ``tf.distribute``
+    (build and compile in ``strategy.scope()``). TensorFlow backend only.
 
     Args:
-        inputs: the functional inputs (one tensor, or a dict with one input per task).
-        outputs: ``{task: tensor}``, one output per task, named after it.
-        tasks: the :class:`~mtl_utils.tasks.Task` of every output.
-        name: model name.
         encoder_name: name of the shared-encoder layer (GradNorm and PCGrad use it).
 
     Raises:
@@ -130,9 +102,10 @@ class MultiTaskModel(keras.Model):
             raise ValueError(
                 f"MultiTaskModel: outputs {sorted(self.output_names)} do not match tasks "
                 f"{sorted(tasks)}; name each output layer after its task.")
-        self._mt = _State(tasks, encoder_name)
+        # A plain namespace, so Keras' attribute tracking leaves these objects alone.
+        self._mt = SimpleNamespace(tasks=tasks, encoder_name=encoder_name, weighting=None,
+                                   loss_objects={}, loss_trackers=[], weight_trackers=[])
 
-    # ------------------------------------------------------------------ properties
     @property
     def tasks(self) -> dict[str, Task]:
         """The tasks, ``{name: Task}`` in output order."""
@@ -165,40 +138,34 @@ class MultiTaskModel(keras.Model):
         """Current weight of each task's loss, ``{task: float}``."""
         return self.weighting.current_weights()
 
-    # --------------------------------------------------------------------- compile
     def compile(self, optimizer: Any = "adam", loss: Any = None, loss_weights: Any = None,
                 metrics: Any = None, weighting: WeightingStrategy | str | None = None,
                 **kwargs: Any) -> None:
         """Configure training; ``keras.Model.compile`` plus ``weighting``.
 
         Args:
-            optimizer: as in Keras.
             loss: ``{task: loss}`` (missing tasks use ``Task.loss()``), a list in task
                 order, or ``None`` for every task's own loss.
-            loss_weights: static ``{task: weight}`` or a list in task order; used as the
-                weights of a ``Static`` strategy (or of ``Static()``/``PCGrad()`` given
-                without weights). Other strategies choose their own weights.
+            loss_weights: static ``{task: weight}`` or a list in task order: the weights of
+                ``Static()`` or ``PCGrad()`` given without weights.
             metrics: as in Keras; ``None`` uses every task's ``Task.metrics()``.
             weighting: a strategy instance or a name for :func:`get_strategy`; default
                 ``Static(loss_weights)``.
-            **kwargs: passed to ``keras.Model.compile`` (``weighted_metrics``,
-                ``jit_compile``, ``steps_per_execution``, ...).
 
         Raises:
             ValueError: losses or weights for unknown tasks, ``loss_weights`` together
                 with a strategy that sets its own weights, or a bad strategy name.
         """
         tasks = self._mt.tasks
-        names = list(tasks)
         weighting = self._resolve_weighting(weighting, loss_weights)
         losses = self._resolve_losses(loss)
         if metrics is None:
             metrics = {n: t.metrics() for n, t in tasks.items()}
         super().compile(optimizer=optimizer, loss=losses, metrics=metrics, **kwargs)
         with self.distribute_strategy.scope():
-            self._mt.loss_objects = {n: _loss_object(losses[n], n) for n in names}
-            self._mt.loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in names]
-            self._mt.weight_trackers = [LastValue(name=f"{n}_weight") for n in names]
+            self._mt.loss_objects = {n: _loss_object(losses[n], n) for n in tasks}
+            self._mt.loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in tasks]
+            self._mt.weight_trackers = [LastValue(name=f"{n}_weight") for n in tasks]
             weighting.build(self)
         self._mt.weighting = weighting
 
@@ -211,28 +178,22 @@ class MultiTaskModel(keras.Model):
             raise ValueError(
                 f"weighting must be a WeightingStrategy or a strategy name, got "
                 f"{type(weighting).__name__} {weighting!r}; e.g. weighting=DWA() or 'dwa'.")
-        if loss_weights is not None:
-            if getattr(weighting, "static_weights", "n/a") is None:
-                weighting = type(weighting)(**{**weighting.get_config(), "weights": loss_weights})
-            else:
-                raise ValueError(
-                    f"loss_weights={loss_weights!r} and weighting={weighting!r} both set the "
-                    "task weights; pass static weights as Static(weights=...) (or "
-                    "PCGrad(weights=...)) and drop loss_weights.")
-        return weighting
+        if loss_weights is None:
+            return weighting
+        if getattr(weighting, "static_weights", "n/a") is not None:
+            raise ValueError(
+                f"loss_weights={loss_weights!r} and weighting={weighting!r} both set the "
+                "task weights; pass static weights as Static(weights=...) (or "
+                "PCGrad(weights=...)) and drop loss_weights.")
+        return type(weighting)(**{**weighting.get_config(), "weights": loss_weights})
 
     def _resolve_losses(self, loss: Any) -> dict[str, Any]:
         tasks = self._mt.tasks
         if loss is None:
             return {n: t.loss() for n, t in tasks.items()}
         if isinstance(loss, Mapping):
-            unknown = [k for k in loss if k not in tasks]
-            if unknown:
-                raise ValueError(
-                    f"loss names unknown task {unknown[0]!r}; the model's tasks are "
-                    f"{list(tasks)}.")
-            return {n: loss[n] if loss.get(n) is not None else t.loss()
-                    for n, t in tasks.items()}
+            check_known_tasks(loss, list(tasks), "loss names")
+            return {n: loss[n] if loss.get(n) is not None else t.loss() for n, t in tasks.items()}
         if isinstance(loss, Sequence) and not isinstance(loss, str):
             if len(loss) != len(tasks):
                 raise ValueError(
@@ -249,18 +210,14 @@ class MultiTaskModel(keras.Model):
             return [metrics[0], *extra, *metrics[1:]]
         return [*extra, *metrics]
 
-    # ------------------------------------------------------------------------ losses
     def compute_task_losses(self, y: Any, y_pred: Any, sample_weight: Any = None) -> list:
-        """Each task's loss for one batch (unweighted, this replica's batch mean).
+        """Each task's loss for one batch (unweighted, this replica's batch mean): scalar
+        float32 tensors in task order.
 
         Args:
             y: ``{task: labels}`` (or a sequence in task order).
-            y_pred: the model's outputs ``{task: predictions}``.
             sample_weight: ``None``, one ``(B,)`` weight for all tasks, or
                 ``{task: (B,)}`` (tasks left out are weighted 1).
-
-        Returns:
-            A list of scalar float32 tensors in task order.
 
         Raises:
             ValueError: labels missing a task, or sample weights for an unknown task.
@@ -269,11 +226,8 @@ class MultiTaskModel(keras.Model):
         y = self._by_task(y, "labels")
         y_pred = self._by_task(y_pred, "predictions")
         if isinstance(sample_weight, Mapping):
-            unknown = [k for k in sample_weight if k not in self._mt.tasks]
-            if unknown:
-                raise ValueError(
-                    f"sample weights name unknown task {unknown[0]!r}; the model's tasks are "
-                    f"{names}. Key the sample-weight dict by task name.")
+            check_known_tasks(sample_weight, names, "sample weights name",
+                              " Key the sample-weight dict by task name.")
         out = []
         for n in names:
             sw = sample_weight.get(n) if isinstance(sample_weight, Mapping) else sample_weight
@@ -302,8 +256,7 @@ class MultiTaskModel(keras.Model):
         total = self.weighting.combine(tf.stack(losses), training=training)
         regularization = None
         if self.losses:
-            regularization = tf.add_n([tf.reduce_sum(tf.cast(x, tf.float32))
-                                       for x in self.losses])
+            regularization = tf.add_n([tf.reduce_sum(tf.cast(x, tf.float32)) for x in self.losses])
             total = total + regularization
         return total, regularization
 
@@ -313,7 +266,6 @@ class MultiTaskModel(keras.Model):
         total, _ = self._objective(losses, training)
         return scale_for_replicas(total)
 
-    # ------------------------------------------------------------------------- steps
     def _track(self, x: Any, losses: list, total: tf.Tensor, weights: tf.Tensor) -> None:
         first = next(v for v in tf.nest.flatten(x) if v is not None)
         batch = tf.shape(first)[0]
@@ -344,10 +296,9 @@ class MultiTaskModel(keras.Model):
             if regularization is not None:
                 regularization = self.optimizer.scale_loss(scale_for_replicas(regularization))
         self._track(x, losses, total, weights)
-        variables = list(self.trainable_weights)
         grads = strategy.gradients(self, tape, losses, objective, regularization)
         del tape
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
@@ -360,36 +311,34 @@ class MultiTaskModel(keras.Model):
 
     def fit(self, *args: Any, **kwargs: Any):
         """``keras.Model.fit``; also tells the strategy when an epoch ends (for DWA)."""
-        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-        callbacks = bound.arguments.get("callbacks")
-        hook = _EpochEndCallback(self)
-        if callbacks is None:
-            callbacks = [hook]
-        elif isinstance(callbacks, keras.callbacks.CallbackList):
+        arguments = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs).arguments
+        arguments.pop("self")
+        callbacks = arguments.get("callbacks")
+        hook = keras.callbacks.LambdaCallback(on_epoch_end=self._on_epoch_end)
+        if isinstance(callbacks, keras.callbacks.CallbackList):
             callbacks.append(hook)
         else:
-            callbacks = [hook, *callbacks]
-        bound.arguments["callbacks"] = callbacks
-        bound.arguments.pop("self")
-        return super().fit(**bound.arguments)
+            arguments["callbacks"] = [hook, *(callbacks or [])]
+        return super().fit(**arguments)
 
-    # ------------------------------------------------------------------------ config
+    def _on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Hand each epoch's mean training loss per task to the strategy (DWA needs it)."""
+        keys = {n: f"{n}_loss" for n in self._mt.tasks}
+        if logs and all(k in logs for k in keys.values()):
+            self.weighting.on_epoch_end({n: float(logs[k]) for n, k in keys.items()})
+
     def get_config(self) -> dict[str, Any]:
         # Keras serialises the graph only for constructors shaped like Functional's, so
         # take the config of a plain functional view of the same graph and add the tasks.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
             view = keras.Model(self.input, self.output, name=self.name)
-        config = view.get_config()
-        config["tasks"] = [t.get_config() for t in self._mt.tasks.values()]
-        config["encoder_name"] = self._mt.encoder_name
-        return config
+        return {**view.get_config(), "tasks": [t.get_config() for t in self._mt.tasks.values()],
+                "encoder_name": self._mt.encoder_name}
 
     def get_compile_config(self) -> dict[str, Any]:
-        """The optimizer and the strategy's name and settings (for ``model.save``).
-
-        Losses and metrics are not stored: ``compile_from_config`` uses the tasks' own.
-        """
+        """The optimizer and the strategy's name and settings (for ``model.save``); losses
+        and metrics are not stored, ``compile_from_config`` uses the tasks' own."""
         if not self.compiled or self._mt.weighting is None:
             return {}
         strategy = self._mt.weighting

@@ -1,7 +1,5 @@
-"""Loss-based weighting: the objective is ``sum_t w_t L_t`` with weights chosen by a rule.
-
-``Static`` (fixed lambdas), ``Uncertainty`` (learned homoscedastic uncertainty),
-``DWA`` (dynamic weight average) and ``RLW`` (random loss weighting).
+"""Loss-based weighting: the objective is ``sum_t w_t L_t`` with weights chosen by a rule:
+``Static``, ``Uncertainty``, ``DWA`` and ``RLW``.
 
 Introduced in notebook 03.
 """
@@ -17,19 +15,19 @@ import numpy as np
 import tensorflow as tf
 
 from .base import (
+    StaticWeightsBase,
     WeightingStrategy,
-    WeightsSpec,
+    check_known_tasks,
     check_positive,
-    check_weights_spec,
     make_optimizer,
-    resolve_static_weights,
+    step_seed,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MultiTaskModel
 
 
-class Static(WeightingStrategy):
+class Static(StaticWeightsBase):
     """Fixed loss weights: ``L = sum_t lambda_t L_t`` (the article's ``lambda_A L_A +
     lambda_B L_B``; the same objective as Keras' ``compile(loss_weights=...)``).
 
@@ -46,44 +44,25 @@ class Static(WeightingStrategy):
 
     name = "static"
 
-    def __init__(self, weights: WeightsSpec = None) -> None:
-        super().__init__()
-        self.static_weights = check_weights_spec(weights, "Static")
-        self._weights = None
-
-    def _build(self, model: MultiTaskModel) -> None:
-        self._weights = tf.constant(
-            resolve_static_weights(self.static_weights, self.task_names, "Static"), tf.float32)
-
-    def task_weights(self, training: bool = False) -> tf.Tensor:
-        return self._weights
-
-    def get_config(self) -> dict[str, Any]:
-        w = self.static_weights
-        return {"weights": dict(w) if isinstance(w, Mapping) else w}
-
 
 class Uncertainty(WeightingStrategy):
     """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, "Multi-Task Learning
     Using Uncertainty to Weigh Losses for Scene Geometry and Semantics", CVPR 2018).
 
-    Each task has a learned log-variance ``s_t = log sigma_t^2`` and the objective is::
+    Each task learns a log-variance ``s_t = log sigma_t^2``; the objective is::
 
         L = sum_t  c_t * exp(-s_t) * L_t  +  s_t / 2
 
-    which is the paper's ``1/(2 sigma^2) L_t + log sigma`` (Gaussian likelihood) with
-    ``c_t = 1/2`` for regression kinds (``position``, ``scalar``, ``angle``), and its
-    ``1/sigma^2 L_t + log sigma`` (scaled-softmax likelihood) with ``c_t = 1`` for
-    classification kinds (``class``, and ``mask`` whose loss is a Bernoulli cross-entropy),
-    since ``log sigma = s/2``. Learning ``s`` rather than ``sigma`` keeps the weight positive
-    and is numerically stable (the paper does the same). The logged weight of a task is
-    ``c_t * exp(-s_t)``; the objective (the logged ``loss``) includes the ``s_t / 2`` terms
-    and can be negative.
+    the paper's Gaussian likelihood (``c_t = 1/2``) for regression kinds (``position``,
+    ``scalar``, ``angle``) and its scaled-softmax likelihood (``c_t = 1``) for ``class`` and
+    ``mask``. Learning ``s`` rather than ``sigma`` keeps the weight positive and is
+    numerically stable. The logged weight is ``c_t * exp(-s_t)``; the logged ``loss``
+    includes the ``s_t / 2`` terms and can be negative.
 
     Args:
         init_log_var: initial ``s_t``, one value or ``{task: s}``.
         optimizer: optimizer for the ``s_t`` (an instance or a name); ``None`` copies the
-            model's optimizer, so ``s`` is trained like the network's weights, as in the paper.
+            model's optimizer, as in the paper.
         learning_rate: overrides that optimizer's learning rate.
 
     Raises:
@@ -98,12 +77,11 @@ class Uncertainty(WeightingStrategy):
                  optimizer: keras.optimizers.Optimizer | str | None = None,
                  learning_rate: float | None = None) -> None:
         super().__init__()
-        values = init_log_var.values() if isinstance(init_log_var, Mapping) else [init_log_var]
-        for v in values:
+        per_task = isinstance(init_log_var, Mapping)
+        for v in init_log_var.values() if per_task else [init_log_var]:
             if not np.isfinite(float(v)):
                 raise ValueError(f"Uncertainty: init_log_var must be finite, got {v!r}.")
-        self.init_log_var = (dict(init_log_var) if isinstance(init_log_var, Mapping)
-                             else float(init_log_var))
+        self.init_log_var = dict(init_log_var) if per_task else float(init_log_var)
         self.optimizer_spec = optimizer
         self.learning_rate = (None if learning_rate is None else
                               check_positive(learning_rate, "learning_rate", "Uncertainty"))
@@ -112,11 +90,7 @@ class Uncertainty(WeightingStrategy):
     def _build(self, model: MultiTaskModel) -> None:
         init = self.init_log_var
         if isinstance(init, Mapping):
-            unknown = [k for k in init if k not in self.task_names]
-            if unknown:
-                raise ValueError(
-                    f"Uncertainty: init_log_var names unknown task {unknown[0]!r}; "
-                    f"the model's tasks are {list(self.task_names)}.")
+            check_known_tasks(init, self.task_names, "Uncertainty: init_log_var names")
             values = [float(init.get(n, 0.0)) for n in self.task_names]
         else:
             values = [float(init)] * self.num_tasks
@@ -124,8 +98,7 @@ class Uncertainty(WeightingStrategy):
             [t.label_kind.uncertainty_coefficient for t in self.tasks.values()], tf.float32)
         self.log_vars = keras.Variable(np.asarray(values, np.float32), trainable=True,
                                        name="uncertainty_log_vars")
-        self._optimizer = make_optimizer(self.optimizer_spec, model.optimizer,
-                                         self.learning_rate)
+        self._optimizer = make_optimizer(self.optimizer_spec, model.optimizer, self.learning_rate)
         self._optimizer.build([self.log_vars])
 
     @property
@@ -151,16 +124,13 @@ class Uncertainty(WeightingStrategy):
 def dwa_weights(loss_history: Sequence[Sequence[float]], temperature: float = 2.0) -> np.ndarray:
     """Dynamic weight average weights for the next epoch (Liu, Johns & Davison 2019).
 
-    ``w_t(k) = T exp(r_t(k-1)/tau) / sum_i exp(r_i(k-1)/tau)`` with
-    ``r_t(k-1) = L_t(k-1) / L_t(k-2)``, from each task's mean training loss in the last two
-    epochs; equal weights (1) while fewer than two epochs are recorded.
+    ``w_t = T exp(r_t/tau) / sum_i exp(r_i/tau)`` (summing to ``T``) with ``r_t`` the ratio
+    of task ``t``'s mean training losses in the last two epochs; equal weights (1) before
+    two epochs.
 
     Args:
         loss_history: one row per finished epoch, each the ``T`` tasks' mean losses.
         temperature: ``tau``; larger values give more uniform weights.
-
-    Returns:
-        ``(T,)`` weights summing to ``T``.
 
     Raises:
         ValueError: a ragged or non-2-D history, losses that are not finite and > 0, or a
@@ -188,10 +158,9 @@ class DWA(WeightingStrategy):
     """Dynamic weight average (Liu, Johns & Davison, "End-to-End Multi-Task Learning with
     Attention", CVPR 2019): a task whose loss fell more slowly last epoch gets more weight.
 
-    Weights are constant within an epoch and recomputed after each epoch of ``fit`` by
-    :func:`dwa_weights` from each task's mean training loss (the logged ``<task>_loss``);
-    the first two epochs use equal weights. The loss history persists across ``fit`` calls
-    and is reset by ``compile``. In a custom training loop, call :meth:`on_epoch_end` yourself.
+    After each epoch of ``fit``, :func:`dwa_weights` sets the next epoch's weights from the
+    logged ``<task>_loss``. The history persists across ``fit`` calls and is reset by
+    ``compile``; in a custom training loop, call :meth:`on_epoch_end` yourself.
 
     Args:
         temperature: ``tau`` (the paper uses 2).
@@ -241,12 +210,8 @@ class RLW(WeightingStrategy):
     A Litmus Test for Multi-Task Learning", TMLR 2022): each training step draws
     ``w = T * softmax(z)``, ``z ~ N(0, I)``; evaluation uses equal weights.
 
-    A baseline that any adaptive method should beat. Draws are seeded and depend on the
-    optimizer's step, so they are reproducible and identical on every replica. The logged
-    weight is the last step's draw.
-
-    Args:
-        seed: seed of the draws.
+    A baseline that any adaptive method should beat. Draws are seeded by the optimizer's
+    step (reproducible, the same on every replica); the logged weight is the last draw.
 
     Introduced in notebook 03.
     """
@@ -264,9 +229,8 @@ class RLW(WeightingStrategy):
     def task_weights(self, training: bool = False) -> tf.Tensor:
         if not training:
             return tf.ones([self.num_tasks], tf.float32)
-        step = tf.cast(tf.convert_to_tensor(self._iterations), tf.int64)
-        seed = tf.stack([tf.constant(self.seed, tf.int64), step])
-        z = tf.random.stateless_normal([self.num_tasks], seed=seed)
+        z = tf.random.stateless_normal([self.num_tasks],
+                                       seed=step_seed(self.seed, self._iterations))
         return self.num_tasks * tf.nn.softmax(z)
 
     def get_config(self) -> dict[str, Any]:
