@@ -1,26 +1,10 @@
-"""Text augmentation for a multi-task model: reviews whose meaning is known, EDA on token ids.
+"""Text augmentation for a multi-task model: generated reviews whose meaning is known, EDA on ids.
 
-* :func:`make_reviews`: offline short product reviews from a small grammar, with tasks
-  ``topic`` (five product domains) and ``sentiment`` (evaluative words with negation,
-  intensifiers, diminishers and contrast clauses). :func:`label_tokens` re-derives both labels
-  from any token sequence, so what an augmentation op does to a label is *computed*
-  (:func:`label_damage`), not guessed. ``source="imdb"`` loads the Keras IMDB reviews
-  (sentiment only) when online.
-* :func:`vectorizer` / :func:`vectorize`: a Keras ``TextVectorization`` layer with the
-  grammar's fixed vocabulary turns review strings into the token ids (``0`` padding at the
-  end, ``1`` unknown) that the pipeline augments; :func:`string_model` puts it in front of a
-  trained model.
-* EDA (Wei & Zou 2019) on batches of token ids inside ``tf.data``, vectorized over the batch
-  (no per-sentence Python, no ``py_function``): :class:`SynonymReplacement` (``"synonym"``),
-  :class:`RandomInsertion` (``"insert"``), :class:`RandomSwap` (``"swap"``),
-  :class:`RandomDeletion` (``"delete"``), each with EDA's rate ``alpha``. Policies
-  :func:`shared`, :func:`per_task` and :func:`naive` mirror the image policies of
-  :mod:`mtl_utils.augment`: a policy refuses an op that a task declares it is not invariant
-  to (``Task.not_invariant_to``), and never deletes or moves the words a task's label
-  depends on (``Task.depends_on``) unless built with ``naive=True``.
-
-Token ids are ``(B, L)`` integers padded with ``0`` at the end; every op keeps the padding at
-the end and the length at most ``L``. The same seed gives the same batch.
+:func:`make_reviews` generates product reviews (tasks ``topic`` and ``sentiment``) from a small
+grammar; :func:`label_tokens` re-derives both labels from any token sequence, so what an op does
+to a label is computed (:func:`label_damage`). EDA (Wei & Zou 2019) runs on ``(B, L)`` token ids
+(``0`` padding at the end) inside ``tf.data``, vectorized over the batch. Policies
+:func:`shared`, :func:`per_task` and :func:`naive` mirror those of :mod:`mtl_utils.augment`.
 
 Introduced in notebook 09.
 """
@@ -39,7 +23,7 @@ import pandas as pd
 import tensorflow as tf
 
 from mtl_utils.augment._core import check_seed, split_seed
-from mtl_utils.data import MultiTaskData, Split
+from mtl_utils.data import MultiTaskData, Split, _check_count
 from mtl_utils.tasks import Task, task_dict
 
 PAD, OOV = "", "[UNK]"
@@ -184,18 +168,13 @@ FUNCTION_WORDS: tuple[str, ...] = (
 )
 
 
-def _groups_by_role() -> dict[str, tuple[tuple[str, ...], ...]]:
-    roles: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for d, (products, parts) in DOMAINS.items():
-        roles[f"domain:{d}"] = products + parts
-    roles.update(positive=POSITIVE + HAPPY + LOVE, negative=NEGATIVE + UNHAPPY + HATE + PROBLEMS,
-                 negator=NEGATORS, intensifier=INTENSIFIERS, diminisher=DIMINISHERS,
-                 contrast_after=CONTRAST_AFTER, contrast_before=CONTRAST_BEFORE,
-                 neutral=GENERIC_SUBJECTS + NEUTRAL_GROUPS + tuple((w,) for w in FUNCTION_WORDS))
-    return roles
-
-
-ROLE_GROUPS = _groups_by_role()
+ROLE_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    **{f"domain:{d}": products + parts for d, (products, parts) in DOMAINS.items()},
+    "positive": POSITIVE + HAPPY + LOVE, "negative": NEGATIVE + UNHAPPY + HATE + PROBLEMS,
+    "negator": NEGATORS, "intensifier": INTENSIFIERS, "diminisher": DIMINISHERS,
+    "contrast_after": CONTRAST_AFTER, "contrast_before": CONTRAST_BEFORE,
+    "neutral": GENERIC_SUBJECTS + NEUTRAL_GROUPS + tuple((w,) for w in FUNCTION_WORDS),
+}
 #: Role of every word of the grammar (``domain:<topic>``, ``positive``, ``negator``, ...).
 WORD_ROLES: dict[str, str] = {w: role for role, groups in ROLE_GROUPS.items()
                               for g in groups for w in g}
@@ -220,20 +199,9 @@ PLURALS: frozenset[str] = frozenset(w for w, r in WORD_ROLES.items() if r.starts
 
 
 def review_tasks(source: str = "grammar") -> dict[str, Task]:
-    """The tasks of :func:`make_reviews`.
-
-    ``topic`` (5 classes) depends on the domain words (``phone``, ``plot``, ``zipper``, ...)
-    and tolerates every EDA op once they are protected. ``sentiment`` (negative, positive)
-    depends on the evaluative words, negators, intensifiers, diminishers and contrast words;
-    it declares ``not_invariant_to={"insert"}``: a negator reaches only :data:`SCOPE` words
-    ahead, so a word inserted between ``not`` and ``good`` can undo the negation even when no
-    protected word moves (:func:`label_damage` measures it).
-
-    Args:
-        source: ``"grammar"`` (both tasks) or ``"imdb"`` (``sentiment`` only).
-
-    Returns:
-        ``{name: Task}``.
+    """The tasks of :func:`make_reviews`: ``topic`` (grammar only) and ``sentiment``, which
+    declares ``not_invariant_to={"insert"}``: a negator reaches only
+    :data:`SCOPE` words ahead, so a word inserted between ``not`` and ``good`` can undo it.
 
     Raises:
         ValueError: an unknown source.
@@ -418,24 +386,13 @@ def _segment_decision(scores: Sequence[Sequence[float]], markers: Sequence[int])
 def generate_reviews(n: int, seed: int = 0, *, contrast: float = 0.3, negation: float = 0.25,
                      max_length: int = MAX_LENGTH
                      ) -> tuple[list[str], dict[str, np.ndarray]]:
-    """``n`` review strings from the grammar and their labels (the meaning they were built
-    with): ``topic`` (index into :data:`TOPICS`) and ``sentiment`` (0 negative, 1 positive).
+    """``n`` review strings from the grammar and the labels they were built with.
 
-    Each review has one to three evaluative clauses (``the screen is not very bright``,
-    ``I don't really like the plot``, ``I have had no problems with the zipper``), optional
-    neutral clauses and openers, and with probability ``contrast`` a contrast word between
-    two groups of clauses (``but``/``however``/``yet``: the part after it decides;
-    ``although``/``though``: the part before it does). Mixed reviews without contrast are
-    decided by the sum of their clauses, intensifiers counting double and diminishers half;
-    reviews whose sum is zero are drawn again. Strings are capitalised and punctuated; a
-    :func:`vectorizer` lowercases and strips that.
-
-    Args:
-        n: number of reviews.
-        seed: the same seed gives the same reviews.
-        contrast: probability of a contrast word (when a review has two or more clauses).
-        negation: probability that a clause is negated.
-        max_length: reviews longer than this many words are drawn again.
+    Each review has one to three evaluative clauses, optional neutral clauses and openers, and
+    with probability ``contrast`` a contrast word (``but``-type: the part after it decides;
+    ``although``-type: the part before it). Otherwise the sum of the clauses decides
+    (intensifiers x2, diminishers x0.5); reviews summing to zero or longer than
+    ``max_length`` words are drawn again. ``negation``: probability that a clause is negated.
 
     Returns:
         ``(texts, {"topic": (n,) int32, "sentiment": (n,) int32})``.
@@ -447,12 +404,6 @@ def generate_reviews(n: int, seed: int = 0, *, contrast: float = 0.3, negation: 
     """
     rng = np.random.default_rng(seed)
     return _generate(rng, _check_count("n", n, 0), contrast, negation, max_length)
-
-
-def _check_count(name: str, n: Any, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}.")
-    return int(n)
 
 
 def _generate(rng: np.random.Generator, n: int, contrast: float, negation: float,
@@ -484,8 +435,7 @@ def _one_review(rng: np.random.Generator, contrast: float, negation: float
     signs = []
     for i in range(k):
         base = first if (not split or i < split) else (-first if rng.random() < 0.85 else first)
-        same = 0.9
-        signs.append(base if i == 0 or rng.random() < same else -base)
+        signs.append(base if i == 0 or rng.random() < 0.9 else -base)
     pieces: list[list[str]] = []  # display sentences, each a list of words
     sentence: list[str] = []
     if rng.random() < 0.3:
@@ -532,17 +482,9 @@ def _display_sentence(words: Sequence[str]) -> str:
 # =========================================================================== the labeler
 @dataclass(frozen=True)
 class Lexicon:
-    """What each token id of a vocabulary means to the labeler (arrays indexed by id).
-
-    Attributes:
-        vocabulary: the words, id order.
-        domain: topic index of a domain word, else -1.
-        polarity: +1 positive, -1 negative, 0 neither (evaluative words).
-        negator: the word flips the next evaluative word within :data:`SCOPE` words.
-        modifier: weight given to the next evaluative word within :data:`SCOPE` words (2
-            for intensifiers, 0.5 for diminishers, 0 for other words).
-        contrast: 1 for "but"-type words, 2 for "although"-type words, 0 otherwise.
-    """
+    """What each token id of a vocabulary means to the labeler (arrays indexed by id):
+    ``domain`` (topic index or -1), ``polarity`` (+1, -1, 0), ``negator``, ``modifier`` (2
+    intensifier, 0.5 diminisher, else 0) and ``contrast`` (1 "but"-type, 2 "although"-type)."""
 
     vocabulary: tuple[str, ...]
     domain: np.ndarray
@@ -556,14 +498,8 @@ _LEXICONS: dict[tuple[str, ...], Lexicon] = {}
 
 
 def lexicon(vocabulary: Sequence[str] | None = None) -> Lexicon:
-    """What every id of ``vocabulary`` means to the labeler; words outside the grammar mean
-    nothing (IMDB's vocabulary gets the grammar's words it shares).
-
-    Args:
-        vocabulary: the words, id order (default :data:`VOCABULARY`).
-
-    Returns:
-        A :class:`Lexicon` (cached per vocabulary).
+    """The :class:`Lexicon` of ``vocabulary`` (default :data:`VOCABULARY`), cached; words
+    outside the grammar mean nothing.
 
     Introduced in notebook 09.
     """
@@ -627,17 +563,11 @@ def _label_one(ids: Sequence[int], lex: Lexicon) -> tuple[int, int]:
 def label_tokens(tokens: Any, vocabulary: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Re-derive ``topic`` and ``sentiment`` from token ids with the grammar's rules.
 
-    The rules :func:`generate_reviews` builds meaning with: ``topic`` is the domain with the
-    most domain words (ties: the one mentioned first); ``sentiment`` adds up the evaluative
-    words, each flipped by a negator and scaled by an intensifier (x2) or a diminisher
-    (x0.5) at most :data:`SCOPE` words before it (each applies to the first evaluative word
-    after it, not across a contrast word). A ``but``-type word discounts what comes before it,
-    an ``although``-type word what comes after it; a sum of zero goes to the last evaluative
-    word. For every generated review this gives back the label it was built with (tested).
-
-    Args:
-        tokens: ``(N, L)`` token ids (``0`` padding; ids outside the vocabulary are ignored).
-        vocabulary: the words of the ids (default :data:`VOCABULARY`).
+    ``topic``: the domain with the most domain words (ties: the first mentioned).
+    ``sentiment``: the sum of the evaluative words, each flipped by a negator and scaled by
+    an intensifier or diminisher at most :data:`SCOPE` words before it, with contrast words
+    discounting one side (a zero sum goes to the last evaluative word), as in
+    :func:`generate_reviews`. Ids outside ``vocabulary`` are ignored.
 
     Returns:
         ``{"topic": (N,) int32, "sentiment": (N,) int32}``; ``-1`` where no word decides the
@@ -661,13 +591,6 @@ def label_tokens(tokens: Any, vocabulary: Sequence[str] | None = None) -> dict[s
 def label_texts(texts: Sequence[str], max_length: int = MAX_LENGTH) -> dict[str, np.ndarray]:
     """:func:`label_tokens` of review strings (vectorized with the grammar's vocabulary).
 
-    Args:
-        texts: review strings (case and punctuation do not matter).
-        max_length: words read per review.
-
-    Returns:
-        ``{"topic": (N,) int32, "sentiment": (N,) int32}``, ``-1`` where no word decides.
-
     Introduced in notebook 09.
     """
     return label_tokens(vectorize(texts, max_length=max_length))
@@ -675,10 +598,6 @@ def label_texts(texts: Sequence[str], max_length: int = MAX_LENGTH) -> dict[str,
 
 def label_table(texts: Sequence[str], max_length: int = MAX_LENGTH) -> pd.DataFrame:
     """Review strings with the labels :func:`label_texts` gives them, by class name.
-
-    Args:
-        texts: review strings.
-        max_length: words read per review.
 
     Returns:
         Columns ``text``, ``topic``, ``sentiment`` (``(none)`` where no word decides).
@@ -695,13 +614,11 @@ def label_table(texts: Sequence[str], max_length: int = MAX_LENGTH) -> pd.DataFr
 def vectorizer(vocabulary: Sequence[str] | None = None, max_length: int = MAX_LENGTH
                ) -> keras.layers.TextVectorization:
     """A Keras ``TextVectorization`` layer with a fixed vocabulary: strings in, ``(B, L)``
-    int token ids out (lowercased, punctuation stripped, split on whitespace; ``0`` pads the
-    end, ``1`` is any word outside the vocabulary, longer texts are cut at ``max_length``).
+    int token ids out (lowercased, punctuation stripped; ``0`` pads the end, ``1`` is unknown).
 
     Args:
         vocabulary: ids in order, starting with ``""`` and ``"[UNK]"`` (default
             :data:`VOCABULARY`; ``data.info["vocabulary"]`` for IMDB).
-        max_length: ``L``, the output length.
 
     Raises:
         ValueError: a vocabulary that does not start with the padding and unknown tokens,
@@ -709,26 +626,26 @@ def vectorizer(vocabulary: Sequence[str] | None = None, max_length: int = MAX_LE
 
     Introduced in notebook 09.
     """
-    vocab = list(VOCABULARY if vocabulary is None else vocabulary)
-    if vocab[:2] != [PAD, OOV]:
-        raise ValueError(f"a vocabulary must start with {PAD!r} (padding, id 0) and {OOV!r} "
-                         f"(unknown, id 1), as TextVectorization numbers them; got "
-                         f"{vocab[:2]}.")
+    vocab = _check_vocabulary(vocabulary)
     return keras.layers.TextVectorization(
         standardize="lower_and_strip_punctuation", split="whitespace", output_mode="int",
-        output_sequence_length=_check_count("max_length", max_length), vocabulary=vocab[2:])
+        output_sequence_length=_check_count("max_length", max_length), vocabulary=list(vocab[2:]))
+
+
+def _check_vocabulary(vocabulary: Sequence[str] | None) -> tuple[str, ...]:
+    """``vocabulary`` (default :data:`VOCABULARY`) as a tuple, checked to start with the
+    padding and unknown tokens."""
+    vocab = tuple(VOCABULARY if vocabulary is None else vocabulary)
+    if vocab[:2] != (PAD, OOV):
+        raise ValueError(f"a vocabulary must start with {PAD!r} (padding, id 0) and {OOV!r} "
+                         f"(unknown, id 1), as TextVectorization numbers them; got "
+                         f"{list(vocab[:2])}.")
+    return vocab
 
 
 def vectorize(texts: Sequence[str], vocabulary: Sequence[str] | None = None,
               max_length: int = MAX_LENGTH) -> np.ndarray:
-    """Token ids of ``texts`` through :func:`vectorizer`.
-
-    Args:
-        texts: strings.
-        vocabulary, max_length: as in :func:`vectorizer`.
-
-    Returns:
-        ``(N, max_length)`` int32, ``0`` padding at the end.
+    """Token ids of ``texts`` through :func:`vectorizer`: ``(N, max_length)`` int32.
 
     Raises:
         ValueError: as :func:`vectorizer`.
@@ -742,15 +659,8 @@ def vectorize(texts: Sequence[str], vocabulary: Sequence[str] | None = None,
 
 
 def decode(tokens: Any, vocabulary: Sequence[str] | None = None) -> list[str]:
-    """Token ids back to words.
-
-    Args:
-        tokens: ``(N, L)`` or ``(L,)`` token ids.
-        vocabulary: the words of the ids (default :data:`VOCABULARY`).
-
-    Returns:
-        One string per row: lowercase words, padding dropped, ids outside the vocabulary
-        shown as ``[UNK]``.
+    """``(N, L)`` or ``(L,)`` token ids back to one string per row (padding dropped, ids
+    outside the vocabulary shown as ``[UNK]``).
 
     Introduced in notebook 09.
     """
@@ -761,16 +671,9 @@ def decode(tokens: Any, vocabulary: Sequence[str] | None = None) -> list[str]:
 
 
 def string_model(model: keras.Model, layer: keras.layers.TextVectorization) -> keras.Model:
-    """``model`` with ``layer`` in front: review strings in, every task's prediction out.
+    """``model`` with ``layer`` in front: a ``keras.Model`` taking a ``(B,)`` string tensor.
 
-    Args:
-        model: a model on token ids (:func:`~mtl_utils.models.build_shared_model` with the
-            ``text_cnn`` encoder); one with an input per task (per-task views) gets the same
-            ids in every input.
-        layer: the :func:`vectorizer` whose ids the model was trained on.
-
-    Returns:
-        A ``keras.Model`` taking a ``(B,)`` string tensor.
+    A model with an input per task (per-task views) gets the same ids in every input.
 
     Introduced in notebook 09.
     """
@@ -792,28 +695,11 @@ _BUCKETS = ("train",) * 5 + ("val",) * 2 + ("test",) * 3
 def make_reviews(n: int = 2000, seed: int = 0, *, n_val: int = N_VAL, n_test: int = N_TEST,
                  max_length: int = MAX_LENGTH, contrast: float = 0.3, negation: float = 0.25,
                  source: str = "grammar", num_words: int = 10000) -> MultiTaskData:
-    """Short product reviews as token ids, with ``topic`` and ``sentiment`` labels.
+    """Short product reviews as ``(L,)`` token ids, with the tasks of :func:`review_tasks`.
 
-    Reviews come from :func:`generate_reviews` (one random stream per ``seed``) and go to a
-    split by a hash of their text, so no text is in two splits and a larger ``n`` only adds
-    training reviews (the first ``n`` are the same). Strings become ids through
-    :func:`vectorizer` (``data.info["vocabulary"]``); ``data.image_shape`` is ``(L,)``.
-
-    Args:
-        n: training-set size.
-        seed: the same seed gives the same data.
-        n_val, n_test: validation and test sizes (fixed by default, independent of ``n``).
-        max_length: ``L``, token ids per review (longer generated reviews are drawn again;
-            IMDB reviews are cut).
-        contrast, negation: see :func:`generate_reviews`.
-        source: ``"grammar"`` (offline, the default) or ``"imdb"`` (the Keras IMDB movie
-            reviews, downloaded on first use: sentiment only, its ``num_words`` most frequent
-            words; no labeler knows their meaning).
-        num_words: IMDB vocabulary size (``source="imdb"`` only).
-
-    Returns:
-        :class:`~mtl_utils.data.MultiTaskData` named ``"reviews"`` (or ``"imdb"``) with the
-        tasks of :func:`review_tasks`.
+    Reviews from :func:`generate_reviews` go to a split by a hash of their text, so no text is
+    in two splits and a larger ``n`` only adds training reviews. ``source="imdb"``: the Keras
+    IMDB reviews (sentiment only, ``num_words`` most frequent words, cut at ``max_length``).
 
     Raises:
         ValueError: bad sizes or probabilities, or an unknown source.
@@ -838,14 +724,13 @@ def make_reviews(n: int = 2000, seed: int = 0, *, n_val: int = N_VAL, n_test: in
             if len(texts[k]) < want[k]:
                 texts[k].append(t)
                 labels[k].append(np.array([y["topic"][i], y["sentiment"][i]], np.int32))
-    tasks = review_tasks()
     layer = vectorizer(VOCABULARY, max_length)
     splits = {}
     for k in want:
         y = np.stack(labels[k])
         ids = np.asarray(layer(tf.constant(texts[k])), np.int32)
         splits[k] = Split(ids, {"topic": y[:, 0], "sentiment": y[:, 1]})
-    return MultiTaskData("reviews", tasks, **splits, info={
+    return MultiTaskData("reviews", review_tasks(), **splits, info={
         "seed": seed, "max_length": max_length, "source": source, "contrast": contrast,
         "negation": negation, "vocabulary": VOCABULARY})
 
@@ -886,13 +771,8 @@ def _load_imdb(n: int, n_val: int, n_test: int, seed: int, max_length: int,
 # ================================================================================ EDA ops
 @dataclass(frozen=True)
 class SynonymTable:
-    """A synonym table over a vocabulary's ids, flat, as the ops gather from it in ``tf.data``.
-
-    Attributes:
-        flat: ``(S,)`` int32, every token's synonyms one after the other (token order).
-        offsets: ``(V,)`` int32, where token ``t``'s synonyms start in ``flat``.
-        counts: ``(V,)`` int32, how many synonyms token ``t`` has.
-    """
+    """A synonym table over a vocabulary's ids, flat for ``tf.data``: token ``t``'s synonyms
+    are ``flat[offsets[t]:offsets[t] + counts[t]]`` (int32 arrays)."""
 
     flat: np.ndarray
     offsets: np.ndarray
@@ -922,17 +802,10 @@ class SynonymTable:
 
 def synonym_table(vocabulary: Sequence[str] | None = None, source: str = "bundled"
                   ) -> dict[str, tuple[str, ...]]:
-    """Synonyms of every word of ``vocabulary`` that has some: ``{word: (synonym, ...)}``.
+    """``{word: (synonym, ...)}`` for the words of ``vocabulary`` with synonyms in it.
 
-    Args:
-        vocabulary: the words (default :data:`VOCABULARY`).
-        source: ``"bundled"`` (default: :data:`SYNONYMS`, made for the grammar; every group
-            keeps every task's label, which the tests check) or ``"wordnet"`` (NLTK's
-            WordNet, if installed; general English, so it can change a label: measure it
-            with :func:`label_damage`).
-
-    Returns:
-        ``{word: (synonym, ...)}`` for the words of ``vocabulary`` that have synonyms in it.
+    ``source``: ``"bundled"`` (:data:`SYNONYMS`, label-preserving for the grammar) or
+    ``"wordnet"`` (NLTK, general English, so it can change a label).
 
     Raises:
         ValueError: an unknown source.
@@ -976,15 +849,9 @@ TEXT_OP_CLASSES: dict[str, type[TextOp]] = {}
 
 
 class TextOp:
-    """Base class of the EDA ops on token ids; a subclass with a ``name`` registers itself.
-
-    An op works on a whole batch of token ids at once. Each review of length ``l`` gets
-    ``n = max(1, floor(rate * l))`` changes (EDA's count; deletion instead drops each word
-    with probability ``rate``). ``apply`` sees which positions hold protected tokens; ops
-    that move or delete words (``moves_words``) leave those in place.
-
-    Args:
-        rate: EDA's ``alpha`` in ``(0, 1)``.
+    """Base class of the EDA ops on batches of token ids; a subclass with a ``name``
+    registers itself. A review of length ``l`` gets ``max(1, floor(rate * l))`` changes;
+    ops that move or delete words (``moves_words``) leave protected positions in place.
 
     Raises:
         ValueError: a rate outside ``(0, 1)``.
@@ -1023,17 +890,8 @@ class TextOp:
 
     def apply(self, tokens: tf.Tensor, protect: tf.Tensor, table: tuple[tf.Tensor, tf.Tensor],
               seed: tf.Tensor) -> tf.Tensor:
-        """The op on a batch.
-
-        Args:
-            tokens: ``(B, L)`` int32, each row's words first, then ``0`` padding.
-            protect: ``(B, L)`` bool, positions the op must not delete or move.
-            table: ``(ids (V, K), counts (V,))`` of a :class:`SynonymTable`.
-            seed: stateless seed, shape ``[2]``.
-
-        Returns:
-            ``(B, L)`` int32 token ids, words first, then padding.
-        """
+        """The op on ``(B, L)`` int32 ids (words first, then padding), never deleting or
+        moving ``protect``ed positions; ``table`` is :meth:`SynonymTable.tensors`."""
         raise NotImplementedError
 
 
@@ -1067,10 +925,8 @@ def _uniform(shape: Any, seed: tf.Tensor) -> tf.Tensor:
 
 
 class SynonymReplacement(TextOp):
-    """EDA's synonym replacement: ``n`` random words that have synonyms become one of them.
-
-    Any word may be replaced (protected ones too: the bundled synonyms keep labels); the
-    number of words and every position stay.
+    """EDA's synonym replacement: ``n`` random words that have synonyms become one of them
+    (protected ones too: the bundled synonyms keep labels).
 
     Introduced in notebook 09.
     """
@@ -1091,11 +947,8 @@ class SynonymReplacement(TextOp):
 
 
 class RandomInsertion(TextOp):
-    """EDA's random insertion: ``n`` synonyms of random words of the review (words that have
-    synonyms; a word may be drawn twice) go in at random positions, all at once. A review
-    with no word that has a synonym is left as it is, and a review never grows past ``L``
-    (it gets fewer insertions). Nothing is deleted or reordered, but the words after an
-    insertion shift.
+    """EDA's random insertion: ``n`` synonyms of random words of the review go in at random
+    positions, all at once (fewer if the review would grow past ``L``); words after shift.
 
     Introduced in notebook 09.
     """
@@ -1131,9 +984,7 @@ class RandomInsertion(TextOp):
 
 
 class RandomSwap(TextOp):
-    """EDA's random swap: ``n`` times two random words trade places (``n`` disjoint pairs,
-    drawn at once). Protected words are never swapped (so they keep their positions); a
-    review with fewer than two other words is left as it is.
+    """EDA's random swap: ``n`` disjoint pairs of unprotected words trade places.
 
     Introduced in notebook 09.
     """
@@ -1161,9 +1012,8 @@ class RandomSwap(TextOp):
 
 
 class RandomDeletion(TextOp):
-    """EDA's random deletion: each word is dropped with probability ``rate``; if every word
-    would go, one random word stays. Protected words always stay; the rest close up, so the
-    padding stays at the end.
+    """EDA's random deletion: each unprotected word is dropped with probability ``rate``
+    (one random word stays if every word would go).
 
     Introduced in notebook 09.
     """
@@ -1198,14 +1048,7 @@ TEXT_OPS: tuple[str, ...] = tuple(TEXT_OP_CLASSES)
 
 
 def make_text_op(spec: TextOp | str, rate: float = DEFAULT_RATE) -> TextOp:
-    """An op from an instance or a name.
-
-    Args:
-        spec: a :class:`TextOp`, or ``"synonym"``, ``"insert"``, ``"swap"`` or ``"delete"``.
-        rate: EDA's alpha for an op given by name.
-
-    Returns:
-        A :class:`TextOp`.
+    """A :class:`TextOp` from an instance or a name (at ``rate``).
 
     Raises:
         ValueError: an unknown op name (the known names listed) or a bad rate.
@@ -1225,6 +1068,14 @@ def make_text_op(spec: TextOp | str, rate: float = DEFAULT_RATE) -> TextOp:
                     f"RandomSwap(0.2); got {type(spec).__name__}: {spec!r}.")
 
 
+def _make_ops(ops: Iterable[TextOp | str] | TextOp | str, rate: float, where: str
+              ) -> tuple[TextOp, ...]:
+    """One op or a list of them (names at ``rate``, checked for ``where``) as op objects."""
+    rate = _rate(rate, where)
+    return tuple(make_text_op(o, rate) for o in ([ops] if isinstance(ops, (str, TextOp))
+                                                 else ops))
+
+
 # ============================================================================== policies
 def _as_text_tasks(tasks: Any) -> dict[str, Task]:
     """Tasks as ``{name: Task}``; every ``not_invariant_to`` name must be a text op."""
@@ -1237,6 +1088,17 @@ def _as_text_tasks(tasks: Any) -> dict[str, Task]:
             raise ValueError(f"Task {t.name!r} declares not_invariant_to={unknown}, which are "
                              f"not text ops ({', '.join(TEXT_OPS)}); is it an image task?")
     return out
+
+
+def _check_known(names: Iterable[str], tasks: Mapping[str, Task], what: str) -> None:
+    unknown = [n for n in names if n not in tasks]
+    if unknown:
+        raise ValueError(f"{what} unknown task {unknown[0]!r}; tasks are {list(tasks)}.")
+
+
+def _depends_on(tasks: Mapping[str, Task]) -> frozenset[str]:
+    """Every word some task's label depends on (what a respectful policy protects)."""
+    return frozenset().union(*(t.depends_on for t in tasks.values()))
 
 
 def _check_tokens(tokens: Any) -> tf.Tensor:
@@ -1288,11 +1150,6 @@ def _run_ops(ops: Sequence[TextOp], tokens: tf.Tensor, lookup: np.ndarray,
 class TextPolicy:
     """Base class of the text policies: checks the batch, runs ``_run``, passes labels on.
 
-    Args:
-        tasks: the Task objects whose labels come with the batch.
-        vocabulary: the words of the token ids (default :data:`VOCABULARY`).
-        synonyms: ``{word: synonyms}`` (default :data:`SYNONYMS`; see :func:`synonym_table`).
-
     Introduced in notebook 09.
     """
 
@@ -1301,10 +1158,7 @@ class TextPolicy:
     def __init__(self, tasks: Any, *, vocabulary: Sequence[str] | None = None,
                  synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
         self.tasks: dict[str, Task] = _as_text_tasks(tasks)
-        self.vocabulary = tuple(VOCABULARY if vocabulary is None else vocabulary)
-        if self.vocabulary[:2] != (PAD, OOV):
-            raise ValueError(f"a vocabulary must start with {PAD!r} and {OOV!r} (ids 0 and 1, "
-                             f"as TextVectorization numbers them); got {self.vocabulary[:2]}.")
+        self.vocabulary = _check_vocabulary(vocabulary)
         self.synonyms = SYNONYMS if synonyms is None else synonyms
         self.table = SynonymTable.build(self.vocabulary, self.synonyms)
 
@@ -1317,17 +1171,11 @@ class TextPolicy:
     # Plain Python over static shapes only: nothing for AutoGraph to convert.
     @tf.autograph.experimental.do_not_convert
     def __call__(self, tokens: Any, labels: Mapping[str, Any], seed: Any):
-        """Augment one batch.
-
-        Args:
-            tokens: ``(B, L)`` integer token ids, ``0`` padding at the end.
-            labels: ``{task_name: (B,) labels}`` with exactly the policy's tasks (passed on
-                unchanged: a text op keeps a label or breaks it, it cannot move it).
-            seed: int tensor of shape ``[2]`` (stateless seed).
+        """Augment one batch of ``(B, L)`` token ids with a stateless ``[2]`` seed; labels
+        (exactly the policy's tasks) pass unchanged.
 
         Returns:
-            ``(tokens, labels)``; ``({task: tokens}, labels)`` for per-task views. Tokens are
-            int32 ``(B, L)``, words first, then padding.
+            ``(tokens, labels)``; ``({task: tokens}, labels)`` for per-task views.
 
         Raises:
             TypeError / ValueError: non-integer or non-2-D tokens, labels that are not the
@@ -1341,18 +1189,9 @@ class TextPolicy:
 
 
 class TextSharedPolicy(TextPolicy):
-    """One augmented view for all tasks: each review gets one op, drawn uniformly from
-    ``ops``, at its rate. Unless ``naive``, every task's ``depends_on`` words are protected
-    (never deleted or swapped), and an op that some task declares in ``not_invariant_to``
-    is refused.
-
-    Args:
-        ops: op objects or names (at ``rate``); ``[]`` is the identity.
-        tasks: Task objects (list or dict).
-        rate: EDA's alpha for ops given by name.
-        naive: apply the ops ignoring the tasks (no protected words, no refusal): what
-            plain EDA does, to show what goes wrong.
-        vocabulary, synonyms: as in :class:`TextPolicy`.
+    """One view for all tasks: each review gets one op drawn uniformly from ``ops`` (``[]``
+    is the identity). Unless ``naive``, every task's ``depends_on`` words are protected and
+    an op some task declares in ``not_invariant_to`` is refused.
 
     Raises:
         ValueError: an unknown op, a bad rate, or (unless ``naive``) an op a task is not
@@ -1366,9 +1205,7 @@ class TextSharedPolicy(TextPolicy):
                  vocabulary: Sequence[str] | None = None,
                  synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
         super().__init__(tasks, vocabulary=vocabulary, synonyms=synonyms)
-        rate = _rate(rate, "text policy")
-        self.ops = tuple(make_text_op(o, rate) for o in ([ops] if isinstance(ops, (str, TextOp))
-                                                           else ops))
+        self.ops = _make_ops(ops, rate, "text policy")
         self.naive = bool(naive)
         if not self.naive:
             for op in self.ops:
@@ -1380,8 +1217,7 @@ class TextSharedPolicy(TextPolicy):
                             f"drop {op.name!r} from the policy, use per_task(...) so only "
                             f"the tasks that tolerate it get it, or build with naive=True to "
                             f"apply it anyway (to show what goes wrong).")
-        self.protected: frozenset[str] = frozenset() if self.naive else frozenset().union(
-            *(t.depends_on for t in self.tasks.values()))
+        self.protected: frozenset[str] = frozenset() if self.naive else _depends_on(self.tasks)
         self._lookup = _protected_lookup(self.vocabulary, self.protected)
 
     def __repr__(self) -> str:
@@ -1395,14 +1231,8 @@ class TextSharedPolicy(TextPolicy):
 
 
 class TextPerTaskPolicy(TextPolicy):
-    """A view per task: ``views[t]`` augments the reviews task ``t`` sees, protecting only
-    ``t``'s words and refusing only the ops ``t`` is not invariant to. Returns
-    ``({task: tokens}, labels)``: a model takes one input per task and runs the shared
-    encoder once per view (T encoder passes per step).
-
-    Args:
-        views: ``{task_name: TextSharedPolicy}``, each built for exactly that task.
-        tasks: Task objects (list or dict); every task needs a view.
+    """A view per task: ``views[t]`` (a :class:`TextSharedPolicy` for ``t`` alone) augments
+    what task ``t`` sees. Returns ``({task: tokens}, labels)``: one model input per task.
 
     Raises:
         ValueError: a task without a view, a view for an unknown task, or a view built for
@@ -1417,10 +1247,7 @@ class TextPerTaskPolicy(TextPolicy):
         first = next(iter(views.values()), None)
         super().__init__(tasks, vocabulary=getattr(first, "vocabulary", None),
                          synonyms=getattr(first, "synonyms", None))
-        unknown = [v for v in views if v not in self.tasks]
-        if unknown:
-            raise ValueError(f"per-task view for unknown task {unknown[0]!r}; tasks are "
-                             f"{list(self.tasks)}.")
+        _check_known(views, self.tasks, "per-task view for")
         missing = [t for t in self.tasks if t not in views]
         if missing:
             raise ValueError(f"task {missing[0]!r} has no view; give every task one (an empty "
@@ -1443,13 +1270,8 @@ def shared(ops: Iterable[TextOp | str] | TextOp | str, tasks: Any, *,
            rate: float = DEFAULT_RATE, naive: bool = False,
            vocabulary: Sequence[str] | None = None,
            synonyms: Mapping[str, Sequence[str]] | None = None) -> TextSharedPolicy:
-    """One EDA view for all tasks, e.g. ``shared(["synonym", "swap", "delete"], tasks)``.
-
-    Every task's ``depends_on`` words are protected and an op a task is not invariant to is
-    refused (see :class:`TextSharedPolicy`).
-
-    Returns:
-        A :class:`TextSharedPolicy`; calling it returns ``(tokens, labels)``.
+    """One EDA view for all tasks (a :class:`TextSharedPolicy`), e.g.
+    ``shared(["synonym", "swap", "delete"], tasks)``.
 
     Raises:
         ValueError: as :class:`TextSharedPolicy`.
@@ -1478,17 +1300,11 @@ def per_task(ops_by_task: Mapping[str, Iterable[TextOp | str] | TextSharedPolicy
              *, default: Iterable[TextOp | str] = (), rate: float = DEFAULT_RATE,
              naive: bool = False, vocabulary: Sequence[str] | None = None,
              synonyms: Mapping[str, Sequence[str]] | None = None) -> TextPerTaskPolicy:
-    """A view per task, e.g. ``per_task({"topic": TEXT_OPS, "sentiment": ["synonym"]}, tasks)``.
+    """A view per task (a :class:`TextPerTaskPolicy`), e.g.
+    ``per_task({"topic": TEXT_OPS, "sentiment": ["synonym"]}, tasks)``.
 
-    Args:
-        ops_by_task: ``{task_name: ops}`` (or a policy built for that one task); each op list
-            is checked against that task only, and protects that task's words only.
-        tasks: Task objects (list or dict).
-        default: ops for tasks missing from ``ops_by_task`` (default: identity view).
-        rate, naive, vocabulary, synonyms: as in :func:`shared`.
-
-    Returns:
-        A :class:`TextPerTaskPolicy`; calling it returns ``({task: tokens}, labels)``.
+    ``ops_by_task`` maps a task to its ops (checked against, and protecting, that task only)
+    or to a policy for it; tasks missing from it get ``default``.
 
     Raises:
         ValueError: an unknown task name, or any :func:`shared` error for a view.
@@ -1496,10 +1312,7 @@ def per_task(ops_by_task: Mapping[str, Iterable[TextOp | str] | TextSharedPolicy
     Introduced in notebook 09.
     """
     all_tasks = _as_text_tasks(tasks)
-    unknown = [t for t in ops_by_task if t not in all_tasks]
-    if unknown:
-        raise ValueError(f"per_task got ops for unknown task {unknown[0]!r}; tasks are "
-                         f"{list(all_tasks)}.")
+    _check_known(ops_by_task, all_tasks, "per_task got ops for")
     views = {}
     for name, task in all_tasks.items():
         spec = ops_by_task.get(name, default)
@@ -1512,18 +1325,8 @@ def augment_tokens(tokens: Any, ops: Iterable[TextOp | str] | TextOp | str, *,
                    protected: Iterable[str] = (), rate: float = DEFAULT_RATE, seed: int = 0,
                    vocabulary: Sequence[str] | None = None,
                    synonyms: Mapping[str, Sequence[str]] | None = None) -> np.ndarray:
-    """Apply EDA ops to token ids outside a pipeline, with any protected words and no task
-    checks: to measure what an op does (:func:`label_damage`) or to look at it.
-
-    Args:
-        tokens: ``(N, L)`` integer token ids.
-        ops: op objects or names; each review gets one of them.
-        protected: words never deleted or swapped.
-        rate, vocabulary, synonyms: as in :func:`shared`.
-        seed: the same seed gives the same output.
-
-    Returns:
-        ``(N, L)`` int32 token ids.
+    """EDA ops on ``(N, L)`` token ids outside a pipeline, with any ``protected`` words and no
+    task checks (each review gets one op); returns ``(N, L)`` int32.
 
     Raises:
         ValueError / TypeError: an unknown op, a bad rate, or tokens that are not ``(N, L)``
@@ -1532,8 +1335,7 @@ def augment_tokens(tokens: Any, ops: Iterable[TextOp | str] | TextOp | str, *,
     Introduced in notebook 09.
     """
     vocab = tuple(VOCABULARY if vocabulary is None else vocabulary)
-    rate = _rate(rate, "augment_tokens")
-    ops = [make_text_op(o, rate) for o in ([ops] if isinstance(ops, (str, TextOp)) else ops)]
+    ops = _make_ops(ops, rate, "augment_tokens")
     table = SynonymTable.build(vocab, SYNONYMS if synonyms is None else synonyms)
     x = _check_tokens(np.asarray(tokens))
     return _run_ops(ops, x, _protected_lookup(vocab, protected), table,
@@ -1541,19 +1343,19 @@ def augment_tokens(tokens: Any, ops: Iterable[TextOp | str] | TextOp | str, *,
 
 
 # ================================================================== what ops do to labels
+def _labels_before(tokens: Any, tasks: Iterable[Task] | Mapping[str, Task] | None,
+                   vocabulary: Sequence[str] | None
+                   ) -> tuple[dict[str, Task], frozenset[str], dict[str, np.ndarray], list[str]]:
+    """(tasks, the words they depend on, labels of ``tokens``, the tasks those labels cover)."""
+    tasks = task_dict(review_tasks() if tasks is None else tasks)
+    before = label_tokens(tokens, vocabulary)
+    return tasks, _depends_on(tasks), before, [t for t in tasks if t in before]
+
+
 def label_effects(tasks: Iterable[Task] | Mapping[str, Task], ops: Sequence[str] = TEXT_OPS
                   ) -> pd.DataFrame:
-    """What each task *declares* about each op: ``"breaks"`` (in ``not_invariant_to``),
-    ``"kept (its words stay)"`` (the op moves or deletes words, and a policy that respects
-    the task leaves its ``depends_on`` words in place) or ``"kept"``. :func:`label_damage`
-    measures the same table.
-
-    Args:
-        tasks: text tasks.
-        ops: op names (default: all of :data:`TEXT_OPS`).
-
-    Returns:
-        One row per op, one column per task.
+    """What each task *declares* about each op (rows) per task (columns): ``"breaks"``,
+    ``"kept (its words stay)"`` (a respectful policy protects its words) or ``"kept"``.
 
     Raises:
         ValueError: an unknown op name.
@@ -1569,38 +1371,22 @@ def label_effects(tasks: Iterable[Task] | Mapping[str, Task], ops: Sequence[str]
         return "kept (its words stay)" if TEXT_OP_CLASSES[op].moves_words and t.depends_on \
             else "kept"
 
-    table = pd.DataFrame({n: [effect(t, op) for op in ops] for n, t in tasks.items()},
-                         index=pd.Index(ops, name="op"))
-    return table
+    return pd.DataFrame({n: [effect(t, op) for op in ops] for n, t in tasks.items()},
+                        index=pd.Index(ops, name="op"))
 
 
 def label_damage(tokens: Any, tasks: Iterable[Task] | Mapping[str, Task] | None = None,
                  ops: Sequence[str] = TEXT_OPS, rates: Sequence[float] = (0.1, 0.2, 0.3), *,
                  seed: int = 0, vocabulary: Sequence[str] | None = None) -> pd.DataFrame:
-    """How often each op, at each rate, changes a label, re-derived by :func:`label_tokens`.
-
-    Every op runs twice over the same reviews and seed: ``naive`` (plain EDA) and
-    ``protected`` (the words every task depends on are never deleted or swapped, as in
-    :func:`shared`). The damage is the percentage of reviews whose re-derived label differs
-    from the one before the op (a label no word decides any more counts as changed).
-
-    Args:
-        tokens: ``(N, L)`` token ids of grammar reviews.
-        tasks: whose ``depends_on`` words to protect and which labels to report (default
-            :func:`review_tasks`).
-        ops, rates: op names and EDA rates.
-        seed: the augmentation seed.
-        vocabulary: the words of the ids (default :data:`VOCABULARY`).
+    """How often each op, at each rate, changes a label, re-derived by :func:`label_tokens`,
+    ``naive`` and ``protected`` (every task's ``depends_on`` words kept, as in :func:`shared`).
 
     Returns:
         Rows ``(op, task)``, columns ``(policy, rate)``: percent of labels changed.
 
     Introduced in notebook 09.
     """
-    tasks = task_dict(review_tasks() if tasks is None else tasks)
-    before = label_tokens(tokens, vocabulary)
-    names = [t for t in tasks if t in before]
-    protected = frozenset().union(*(t.depends_on for t in tasks.values()))
+    tasks, protected, before, names = _labels_before(tokens, tasks, vocabulary)
     out = {}
     for mode, words in (("naive", frozenset()), ("protected", protected)):
         for rate in rates:
@@ -1621,31 +1407,18 @@ def side_by_side(tokens: Any, tasks: Iterable[Task] | Mapping[str, Task] | None 
                  ops: Sequence[str] = TEXT_OPS, *, rate: float = 0.2, seed: int = 0,
                  max_words: int = 14, vocabulary: Sequence[str] | None = None
                  ) -> pd.DataFrame:
-    """One short review per op, before and after the op, naive and protected, with the
-    labels :func:`label_tokens` gives each version (``old -> new`` where one changed).
-
-    For each op the review shown is the first (of at most ``max_words`` words) whose label
-    the naive op changed, if any: an illustration of the damage that :func:`label_damage`
-    counts, not a sample of how often it happens.
-
-    Args:
-        tokens: ``(N, L)`` token ids of grammar reviews.
-        tasks: whose words the protected version keeps (default :func:`review_tasks`).
-        ops, rate, seed: the ops shown, EDA's alpha and the augmentation seed.
-        max_words: the longest review shown.
-        vocabulary: the words of the ids (default :data:`VOCABULARY`).
+    """One short review per op, before and after it, naive and protected, with the labels
+    :func:`label_tokens` gives each (``old -> new`` where one changed): the first review of at
+    most ``max_words`` words whose label the naive op changed, if any.
 
     Returns:
         Columns ``op, version, text`` and one per task.
 
     Introduced in notebook 09.
     """
-    tasks = task_dict(review_tasks() if tasks is None else tasks)
     ids = np.asarray(tokens)
     short = ids[(ids != 0).sum(axis=1) <= max_words]
-    protected = frozenset().union(*(t.depends_on for t in tasks.values()))
-    before = label_tokens(short, vocabulary)
-    names = [t for t in tasks if t in before]
+    tasks, protected, before, names = _labels_before(short, tasks, vocabulary)
 
     def show(task: str, old: int, new: int) -> str:
         def cls(i: int) -> str:
