@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 from keras import KerasTensor, layers
+from keras.src.random import seed_generator as _keras_seeds
 
 from .tasks import Task, task_dict
 
@@ -286,7 +287,8 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
             across them, for per-task augmented views; costs one encoder pass per task.
         share_encoder: ``False`` gives every task its own encoder (``encoder_<task>``):
             independent single-task models trained side by side in one Keras graph, equal
-            to separate runs with the same batch order.
+            to separate runs with the same seed and batch order (each task's model draws
+            the initial weights it would draw alone).
         weighting: a strategy from :mod:`mtl_utils.weighting` (the model is then a
             ``MultiTaskModel``); ``None`` uses Keras' ``train_step`` with ``loss_weights``.
         learning_rate, loss_weights: passed to :func:`compile_model`.
@@ -322,10 +324,20 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         trunk = build_encoder(shape, encoder, filters, **options)
         feats = ({n: trunk(inputs[n]) for n in tasks} if per_task_inputs
                  else dict.fromkeys(tasks, trunk(inputs)))
+        outputs = {n: build_head(t, feats[n], shape, pools[n], hidden) for n, t in tasks.items()}
     else:
-        feats = {n: build_encoder(shape, encoder, filters, name=f"encoder_{n}", **options)(
-            inputs[n] if per_task_inputs else inputs) for n in tasks}
-    outputs = {n: build_head(t, feats[n], shape, pools[n], hidden) for n, t in tasks.items()}
+        # Each task's model (its encoder, then its head) starts from the same state of the
+        # generator Keras draws initial seeds from, so it gets the initial weights it would
+        # get alone after the same seed: equal to separate runs, not only in distribution.
+        source = getattr(_keras_seeds, "python_random", None)
+        start = source.getstate() if source is not None else None
+        outputs = {}
+        for n, t in tasks.items():
+            if start is not None:
+                source.setstate(start)
+            feats = build_encoder(shape, encoder, filters, name=f"encoder_{n}", **options)(
+                inputs[n] if per_task_inputs else inputs)
+            outputs[n] = build_head(t, feats, shape, pools[n], hidden)
     with warnings.catch_warnings():
         # Keras matches a dict of inputs by key and warns when keys and names differ.
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")

@@ -1,5 +1,6 @@
 """Model builders: outputs named after tasks, right shapes, sharing where promised."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -42,6 +43,23 @@ def test_shared_model_has_one_encoder_and_single_models_have_their_own():
     assert count_params(single) == count_params(shared) + enc
     assert count_params(single, "c") == count_params(
         build_single_task_model(TASKS[0], SHAPE, filters=(8, 8)))
+
+
+def test_single_task_models_side_by_side_start_as_each_task_alone():
+    def own_weights(model, task):
+        return [v.numpy() for layer in model.layers
+                if layer.name in (task, f"encoder_{task}") or layer.name.startswith(f"{task}_")
+                for v in layer.weights]
+
+    keras.utils.set_random_seed(5)
+    together = build_single_task_models(TASKS[:3], SHAPE, filters=(8, 8), compile=False)
+    for task in TASKS[:3]:
+        keras.utils.set_random_seed(5)
+        alone = build_single_task_models([task], SHAPE, filters=(8, 8), compile=False)
+        a, b = own_weights(together, task.name), own_weights(alone, task.name)
+        assert len(a) == len(b) > 0
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_per_task_inputs_share_the_encoder():
