@@ -8,7 +8,6 @@ Introduced in notebook 01.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import functools
 import hashlib
 import inspect
@@ -16,7 +15,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import random
 import re
 import time
 from collections import Counter
@@ -29,12 +27,12 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from keras.src.random import seed_generator as _keras_seeds
 
 from .data import MultiTaskData, to_dataset
 from .models import (
     ENCODERS,
     SCHEDULES,
+    _own_keras_seeds,
     build_shared_model,
     compile_model,
     count_params,
@@ -72,23 +70,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-@contextlib.contextmanager
-def _keras_seeds_of_its_own(seed: int):
-    """Within the block, Keras draws default seeds from a generator seeded like
-    ``random.seed(seed)`` rather than from Python's global ``random``, which other threads
-    draw from too (a Dask worker's event loop does while a task runs, so a model built there
-    got initial weights other than its seed's). The same draws when nothing interferes."""
-    saved = getattr(_keras_seeds, "python_random", None)
-    if saved is None:  # another Keras: leave it alone
-        yield
-        return
-    _keras_seeds.python_random = random.Random(int(seed))
-    try:
-        yield
-    finally:
-        _keras_seeds.python_random = saved
 
 
 def _check_factory(config: str, field_name: str, factory: Any, arity: int, what: str) -> None:
@@ -263,6 +244,9 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
                        seed: int, splits: Sequence[str] = ("test",), verbose: int = 0):
     """Train one model on ``tasks`` with ``config`` and ``seed``; evaluate it.
 
+    The next run with the same architecture and no weighting strategy reuses (and
+    retrains) the returned model, untraced again; keep a model with :func:`train_model`.
+
     Returns ``(metrics, history, seconds, params, model)``: ``metrics[split][task][metric]``,
     the Keras history (plus ``epoch_seconds``), training wall time, ``{task: parameters}``
     (the whole model's count when the encoder is shared), and the trained model.
@@ -270,7 +254,7 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     Introduced in notebook 01.
     """
     seed_everything(seed)
-    with _keras_seeds_of_its_own(seed):
+    with _own_keras_seeds(seed):
         return _train_and_evaluate(data, tasks, config, seed, splits, verbose)
 
 

@@ -7,6 +7,9 @@ Introduced in notebook 01 (single-task) and notebook 02 (shared encoder).
 
 from __future__ import annotations
 
+import contextlib
+import random
+import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -14,9 +17,46 @@ from typing import Any
 import keras
 import tensorflow as tf
 from keras import KerasTensor, layers
-from keras.src.random import seed_generator as _keras_seeds
 
 from .tasks import Task, task_dict
+
+try:  # where Keras 3 draws the seeds of unseeded initializers and layers (private)
+    from keras.src.random import seed_generator as _keras_seeds
+except ImportError:  # pragma: no cover - another Keras: its own seeding, untouched
+    _keras_seeds = None
+
+
+class _KerasSeedSource:
+    """Stands in for Python's ``random`` as Keras' source of default seeds: the generator
+    :func:`_own_keras_seeds` gave the current thread, else Python's global ``random``."""
+
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(getattr(self.local, "generator", None) or self.fallback, name)
+
+
+@contextlib.contextmanager
+def _own_keras_seeds(seed: int):
+    """Within the block, and in this thread only, Keras draws default seeds from a generator
+    seeded like ``random.seed(seed)`` instead of Python's global ``random``, which other
+    threads draw from too (a Dask worker's event loop does while a task runs, so a model
+    built there got initial weights other than its seed's). The same draws when nothing
+    interferes; overlapping runs in several threads each keep their own."""
+    source = getattr(_keras_seeds, "python_random", None)
+    if source is None:
+        yield
+        return
+    if not isinstance(source, _KerasSeedSource):
+        source = _keras_seeds.python_random = _KerasSeedSource(source)
+    saved = getattr(source.local, "generator", None)
+    source.local.generator = random.Random(int(seed))
+    try:
+        yield
+    finally:
+        source.local.generator = saved
 
 ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50", "text_cnn")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")

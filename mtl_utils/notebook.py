@@ -241,7 +241,8 @@ def grid_executor(workers: Any, scheduler: Any = None):
     """The executor for a notebook's grid from its ``WORKERS`` and ``SCHEDULER`` parameters:
     ``None`` (train here), a local :func:`~mtl_utils.experiments.process_pool`, or, given a
     Dask scheduler's address, a Dask client's executor whose workers get one thread each
-    (start one worker process per core: ``dask worker <address> --nworkers auto``).
+    (start one single-threaded worker process per core: ``dask worker <address>
+    --nworkers auto --nthreads 1``).
 
     Raises:
         ValueError: a bad ``WORKERS``.

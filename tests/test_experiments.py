@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mtl_utils import experiments as ex
-from mtl_utils.models import build_shared_model
+from mtl_utils.models import _own_keras_seeds, build_shared_model
 from mtl_utils.tasks import Task
 
 ACC = Task("acc", "class", num_classes=3)
@@ -282,23 +282,51 @@ def test_concat_configs_renames_one_config_per_part(tiny):
 
 
 # ------------------------------------------------------------------------ seeding
+def _initial_weights(seed: int, interfere=None) -> list[np.ndarray]:
+    ex.seed_everything(seed)
+    with _own_keras_seeds(seed):  # as train_and_evaluate runs
+        if interfere is not None:
+            interfere()
+        model = build_shared_model([ACC, ERR], (12, 12, 3), filters=(4,), compile=False)
+    return [w.numpy() for w in model.weights]
+
+
+def _assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_a_seed_s_initial_weights_ignore_other_threads_drawing_from_python_random():
     # A Dask worker's event loop draws from Python's global `random` while a task runs, and
     # Keras seeds unseeded initializers from it: Dask runs differed from the process pool's.
-    def initial_weights(interfere: bool) -> list[np.ndarray]:
-        ex.seed_everything(3)
-        with ex._keras_seeds_of_its_own(3):  # as train_and_evaluate runs
-            if interfere:
-                other = threading.Thread(target=lambda: [random.random() for _ in range(7)])
-                other.start()
-                other.join()
-            model = build_shared_model([ACC, ERR], (12, 12, 3), filters=(4,), compile=False)
-        return [w.numpy() for w in model.weights]
+    def draw_elsewhere():
+        other = threading.Thread(target=lambda: [random.random() for _ in range(7)])
+        other.start()
+        other.join()
 
-    quiet, disturbed = initial_weights(False), initial_weights(True)
-    for a, b in zip(quiet, disturbed, strict=True):
-        np.testing.assert_array_equal(a, b)
+    quiet = _initial_weights(3)
+    _assert_same(quiet, _initial_weights(3, draw_elsewhere))
     keras.utils.set_random_seed(3)  # outside a run, Keras follows Python's generator again
-    model = build_shared_model([ACC, ERR], (12, 12, 3), filters=(4,), compile=False)
-    for a, b in zip(quiet, model.weights, strict=True):
-        np.testing.assert_array_equal(a, b.numpy())
+    _assert_same(quiet, [w.numpy() for w in build_shared_model(
+        [ACC, ERR], (12, 12, 3), filters=(4,), compile=False).weights])
+
+
+def test_overlapping_runs_in_two_threads_each_keep_their_seed():
+    expected = {s: _initial_weights(s) for s in (1, 2)}
+    both_inside = threading.Barrier(2)
+    got = {}
+
+    def run(seed):
+        got[seed] = _initial_weights(seed, both_inside.wait)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in (1, 2):
+        _assert_same(expected[s], got[s])
+    keras.utils.set_random_seed(1)  # afterwards Keras follows Python's generator again
+    _assert_same(expected[1], [w.numpy() for w in build_shared_model(
+        [ACC, ERR], (12, 12, 3), filters=(4,), compile=False).weights])
