@@ -294,7 +294,16 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
     :func:`shapes_tasks`): ``shape``, ``color``, ``position`` (the mask's centroid),
     ``size``, ``mask`` (pixels at least half covered) and, with ``with_angle=True``,
     ``angle`` (of the first vertex: ambiguous for symmetric shapes, there to show labels
-    that turn). Each split draws from its own random stream of ``seed``.
+    that turn).
+
+    Args:
+        n: training-set size.
+        image_size: height and width in pixels (at least 16).
+        seed: the same seed gives the same data; each split draws from its own stream.
+        n_val, n_test: validation and test sizes (fixed by default, independent of ``n``).
+        noise: standard deviation of the Gaussian pixel noise (pixels in [0, 1]).
+        color_jitter: standard deviation of the Gaussian jitter of each object's RGB colour.
+        distractor: draw the thin distractor line.
 
     Raises:
         ValueError: non-positive sizes or an image size below 16.

@@ -400,9 +400,20 @@ def run_config(data: MultiTaskData | Callable[[], MultiTaskData], config: Config
                executor: concurrent.futures.Executor | None = None) -> pd.DataFrame:
     """Run ``config`` once per seed; return tidy rows, resuming from ``store``.
 
-    ``data`` is the dataset (seeds vary initialisation, shuffling and augmentation) or a
-    function making it (cheaper to send to workers). Rows have :data:`ROW_COLUMNS`, one per
-    ``(seed, task, metric, split)``; ``executor``: see :func:`run_grid`.
+    Args:
+        data: the dataset (seeds vary initialisation, shuffling and augmentation), or a
+            function that makes it (cheaper to send to workers).
+        seeds: one run per seed.
+        experiment: groups rows in the store (one folder per experiment).
+        store: finished ``(config, seed)`` pairs are loaded, not re-trained; new ones are
+            stored as they finish.
+        splits: which splits to evaluate (``"test"``, ``"val"``, ``"train"``).
+        verbose: Keras ``fit`` verbosity for each run.
+        progress: print one line per seed (trained, with its time, found in the store, or failed).
+        executor: run the seeds on a ``concurrent.futures.Executor`` (see :func:`run_grid`).
+
+    Returns:
+        A DataFrame with :data:`ROW_COLUMNS`, a row per ``(seed, task, metric, split)``.
 
     Raises:
         ValueError: unknown tasks, or stored rows for this config name made with different

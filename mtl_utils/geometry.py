@@ -119,10 +119,20 @@ def affine_matrix(
 ) -> tf.Tensor:
     """Forward affine matrices from explicit parameters (scalars or ``(B,)`` arrays).
 
-    The content is rotated (counter-clockwise on screen), shifted (right and down, pixels),
-    sheared (:func:`shear`), zoomed (:func:`zoom`), then flipped, all about the image centre:
-    ImageDataGenerator's order. Returns ``(B, 3, 3)`` float32 forward matrices, ``B`` the
-    broadcast length of the parameters.
+    The content is rotated, shifted, sheared, zoomed, then flipped, all about the image
+    centre: ImageDataGenerator's order.
+
+    Args:
+        height, width: image size in pixels.
+        rotation_deg: counter-clockwise rotation on screen, degrees.
+        tx, ty: content shift in pixels, right and down.
+        shear_deg: ImageDataGenerator-style shear angle in degrees (see :func:`shear`).
+        zx, zy: ImageDataGenerator zoom factors (``> 1`` zooms out), per axis.
+        hflip, vflip: booleans, mirror left-right / top-bottom.
+
+    Returns:
+        ``(B, 3, 3)`` float32 forward matrices in pixel-index coordinates, ``B`` the
+        broadcast length of the parameters (1 if all are scalars).
 
     Raises:
         ValueError: a zoom factor that is not positive (static values only).
@@ -202,6 +212,12 @@ def warp_images(images: Any, matrices: Any, *, interpolation: str = "bilinear",
                 fill_mode: str = "reflect", fill_value: float = 0.0) -> tf.Tensor:
     """A ``(B, H, W, C)`` batch warped once through ``(B or 1, 3, 3)`` forward matrices
     (vectorized, graph friendly); same shape and dtype.
+
+    Args:
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+        fill_mode: how points outside the image are filled, one of :data:`FILL_MODES`
+            (``"reflect"``, ``"wrap"``, ``"constant"``, ``"nearest"``).
+        fill_value: value outside the image for ``fill_mode="constant"``.
 
     Raises:
         ValueError: unknown interpolation or fill mode, or images that are not 4-D.

@@ -46,6 +46,11 @@ def verdict(differences: Iterable[float], *, higher_is_better: bool = True, unit
     ``"worse: ..."`` or, where the t-interval includes zero, ``"within seed noise: ..."``
     (ties count as not better).
 
+    Args:
+        higher_is_better: direction of the metric (errors: ``False``).
+        confidence: level of the t-interval (0.95 for 95%).
+        digits: decimals shown for the mean and the interval.
+
     Raises:
         ValueError: no finite difference.
 

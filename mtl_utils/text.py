@@ -203,6 +203,9 @@ def review_tasks(source: str = "grammar") -> dict[str, Task]:
     declares ``not_invariant_to={"insert"}``: a negator reaches only
     :data:`SCOPE` words ahead, so a word inserted between ``not`` and ``good`` can undo it.
 
+    Args:
+        source: ``"grammar"`` (both tasks) or ``"imdb"`` (``sentiment`` only).
+
     Raises:
         ValueError: an unknown source.
 
@@ -673,7 +676,10 @@ def decode(tokens: Any, vocabulary: Sequence[str] | None = None) -> list[str]:
 def string_model(model: keras.Model, layer: keras.layers.TextVectorization) -> keras.Model:
     """``model`` with ``layer`` in front: a ``keras.Model`` taking a ``(B,)`` string tensor.
 
-    A model with an input per task (per-task views) gets the same ids in every input.
+    Args:
+        model: a model on token ids; one with an input per task (per-task views) gets the
+            same ids in every input.
+        layer: the :func:`vectorizer` whose ids the model was trained on.
 
     Introduced in notebook 09.
     """
@@ -698,8 +704,17 @@ def make_reviews(n: int = 2000, seed: int = 0, *, n_val: int = N_VAL, n_test: in
     """Short product reviews as ``(L,)`` token ids, with the tasks of :func:`review_tasks`.
 
     Reviews from :func:`generate_reviews` go to a split by a hash of their text, so no text is
-    in two splits and a larger ``n`` only adds training reviews. ``source="imdb"``: the Keras
-    IMDB reviews (sentiment only, ``num_words`` most frequent words, cut at ``max_length``).
+    in two splits and a larger ``n`` only adds training reviews.
+
+    Args:
+        n: training-set size.
+        seed: the same seed gives the same data.
+        n_val, n_test: validation and test sizes (fixed by default, independent of ``n``).
+        max_length: ``L``, at least 12; longer generated reviews are drawn again, IMDB's cut.
+        contrast, negation: probabilities, see :func:`generate_reviews`.
+        source: ``"grammar"`` (offline, the default) or ``"imdb"`` (the Keras IMDB reviews,
+            downloaded on first use; sentiment only).
+        num_words: IMDB vocabulary size, most frequent words first (``source="imdb"`` only).
 
     Raises:
         ValueError: bad sizes or probabilities, or an unknown source.
@@ -804,8 +819,10 @@ def synonym_table(vocabulary: Sequence[str] | None = None, source: str = "bundle
                   ) -> dict[str, tuple[str, ...]]:
     """``{word: (synonym, ...)}`` for the words of ``vocabulary`` with synonyms in it.
 
-    ``source``: ``"bundled"`` (:data:`SYNONYMS`, label-preserving for the grammar) or
-    ``"wordnet"`` (NLTK, general English, so it can change a label).
+    Args:
+        vocabulary: the words (default :data:`VOCABULARY`).
+        source: ``"bundled"`` (:data:`SYNONYMS`, label-preserving for the grammar) or
+            ``"wordnet"`` (NLTK, general English, so it can change a label).
 
     Raises:
         ValueError: an unknown source.
@@ -852,6 +869,10 @@ class TextOp:
     """Base class of the EDA ops on batches of token ids; a subclass with a ``name``
     registers itself. A review of length ``l`` gets ``max(1, floor(rate * l))`` changes;
     ops that move or delete words (``moves_words``) leave protected positions in place.
+
+    Args:
+        rate: EDA's ``alpha`` in ``(0, 1)`` (:class:`RandomDeletion` drops each word with
+            this probability instead).
 
     Raises:
         ValueError: a rate outside ``(0, 1)``.
@@ -1326,7 +1347,16 @@ def augment_tokens(tokens: Any, ops: Iterable[TextOp | str] | TextOp | str, *,
                    vocabulary: Sequence[str] | None = None,
                    synonyms: Mapping[str, Sequence[str]] | None = None) -> np.ndarray:
     """EDA ops on ``(N, L)`` token ids outside a pipeline, with any ``protected`` words and no
-    task checks (each review gets one op); returns ``(N, L)`` int32.
+    task checks; returns ``(N, L)`` int32.
+
+    Args:
+        ops: op objects or names; each review gets one, drawn uniformly.
+        protected: words that ``swap`` and ``delete`` never move or drop.
+        rate: EDA's ``alpha`` for ops given by name (op objects keep their own).
+        seed: the same seed gives the same output.
+        vocabulary: the words of the ids (default :data:`VOCABULARY`).
+        synonyms: ``{word: [synonym, ...]}`` for ``synonym`` and ``insert`` (default
+            :data:`SYNONYMS`).
 
     Raises:
         ValueError / TypeError: an unknown op, a bad rate, or tokens that are not ``(N, L)``

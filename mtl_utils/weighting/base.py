@@ -45,13 +45,19 @@ def scale_for_replicas(x: tf.Tensor) -> tf.Tensor:
 
 def step_seed(seed: int, iterations: Any) -> tf.Tensor:
     """A stateless-random seed from ``seed`` and the optimizer's step: new each step, the
-    same on every replica."""
+    same on every replica.
+
+    An internal helper of the package's strategies (public for use across weighting modules).
+    """
     step = tf.cast(tf.convert_to_tensor(iterations), tf.int64)
     return tf.stack([tf.constant(seed, tf.int64), step])
 
 
 def check_known_tasks(keys: Iterable[str], names: Sequence[str], what: str, hint: str = "") -> None:
-    """Raise ``ValueError`` naming the first of ``keys`` that is not one of the tasks."""
+    """Raise ``ValueError`` naming the first of ``keys`` that is not one of the tasks.
+
+    An internal helper of the package's strategies (public for use across weighting modules).
+    """
     unknown = [k for k in keys if k not in names]
     if unknown:
         raise ValueError(f"{what} unknown task {unknown[0]!r}; the model's tasks are "
@@ -275,7 +281,10 @@ class WeightingStrategy:
 
 
 class StaticWeightsBase(WeightingStrategy):
-    """A strategy with fixed task weights, as :class:`~.strategies.Static` takes them."""
+    """A strategy with fixed task weights, as :class:`~.strategies.Static` takes them.
+
+    An internal helper of the package's strategies (public for use across weighting modules).
+    """
 
     def __init__(self, weights: WeightsSpec = None) -> None:
         super().__init__()
@@ -295,9 +304,12 @@ class StaticWeightsBase(WeightingStrategy):
 
 
 def get_strategy(name: str | WeightingStrategy, **kwargs: Any) -> WeightingStrategy:
-    """A fresh weighting strategy by name (case-insensitive, one of :data:`STRATEGIES`)
-    with constructor arguments ``kwargs``, e.g. ``get_strategy("dwa", temperature=2.0)``;
-    an instance is returned as it is.
+    """A fresh weighting strategy by name, e.g. ``get_strategy("dwa", temperature=2.0)``.
+
+    Args:
+        name: a key of :data:`STRATEGIES`, case-insensitive (``static``, ``uncertainty``,
+            ``dwa``, ``gradnorm``, ``pcgrad``, ``rlw``), or an instance, returned as it is.
+        **kwargs: the strategy's constructor arguments (none with an instance).
 
     Raises:
         ValueError: an unknown name (the known ones are listed), or keyword arguments

@@ -253,6 +253,7 @@ class PCGrad(StaticWeightsBase):
 
     Args:
         weights: static loss weights as for :class:`Static` (default 1 each).
+        seed: seed of the per-step task orders.
 
     Raises:
         ValueError: as :class:`Static` for bad weights; at compile time, a model without

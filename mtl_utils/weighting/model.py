@@ -82,6 +82,10 @@ class MultiTaskModel(keras.Model):
     (build and compile in ``strategy.scope()``). TensorFlow backend only.
 
     Args:
+        inputs: the functional inputs (one tensor, or a dict with one input per task).
+        outputs: ``{task: tensor}``, one output per task, its layer named after the task.
+        tasks: the :class:`~mtl_utils.tasks.Task` of every output (a list or ``{name: Task}``).
+        name: model name (Keras picks one when ``None``).
         encoder_name: name of the shared-encoder layer (GradNorm and PCGrad use it).
 
     Raises:

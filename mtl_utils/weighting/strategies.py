@@ -213,6 +213,9 @@ class RLW(WeightingStrategy):
     A baseline that any adaptive method should beat. Draws are seeded by the optimizer's
     step (reproducible, the same on every replica); the logged weight is the last draw.
 
+    Args:
+        seed: seed of the draws.
+
     Introduced in notebook 03.
     """
 
