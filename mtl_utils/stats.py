@@ -65,13 +65,14 @@ def verdict(differences: Iterable[float], *, higher_is_better: bool = True, unit
     seeds = f"better in {wins} of {len(d)} seed{'s' if len(d) != 1 else ''}"
     if len(d) < 2:
         return f"{mean:+.{digits}f}{unit} from one seed: no interval ({seeds}; add seeds)"
-    word = _word(low, high, sign, "within seed noise")
+    word = _direction(low, high, sign, "within seed noise")
     return (f"{word}: {mean:+.{digits}f}{unit} ({100 * confidence:.0f}% CI {low:+.{digits}f} "
             f"to {high:+.{digits}f}; {seeds})")
 
 
-def _word(low: float, high: float, sign: float = 1.0, noise: str = "within noise") -> str:
-    """``"better"`` or ``"worse"`` where the interval ``sign * [low, high]`` excludes zero."""
+def _direction(low: float, high: float, sign: float = 1.0, noise: str = "within noise") -> str:
+    """``"better"`` or ``"worse"`` where the interval ``sign * [low, high]`` excludes zero,
+    else ``noise``."""
     return ("better" if sign * low > 0 and sign * high > 0 else
             "worse" if sign * low < 0 and sign * high < 0 else noise)
 
@@ -281,7 +282,7 @@ def format_difference(diff: pd.DataFrame, tasks: Mapping[str, Task], digits: int
     for col in ("mean", "low", "high", "better"):
         out[col] = (out[col] * scale).round(digits)
     out["seeds"] = [f"{w} of {n}" for w, n in zip(out["wins"], out["n"])]
-    out["verdict"] = [_word(r.low, r.high, 1.0 if tasks[r.task].higher_is_better else -1.0)
+    out["verdict"] = [_direction(r.low, r.high, 1.0 if tasks[r.task].higher_is_better else -1.0)
                       for r in out.itertuples()]
     return out[["task", "unit", "mean", "low", "high", "better", "seeds", "verdict"]]
 
@@ -329,7 +330,7 @@ def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
                 out.append({**({by: key} if by is not None else {}), "config": config,
                             "task": t, "unit": unit, "gain": mean, "low": low, "high": high,
                             "seeds": f"{int(np.sum(d > 0))} of {len(d)}",
-                            "verdict": _word(low, high),
+                            "verdict": _direction(low, high),
                             "text": f"{mean:+.{digits}f} ± {half:.{digits}f}"})
     return pd.DataFrame(out)
 
