@@ -8,7 +8,6 @@ Introduced in notebook 01.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import hashlib
 import inspect
 import itertools
@@ -468,9 +467,9 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     folder = None if store is None else str(store.folder)
     # (config, seed, a call that returns its rows), in the order the runs finish
     if executor is None:
-        outcomes = ((c, s, functools.partial(_train_rows, data, c, s, experiment, splits,
-                                             verbose, fingerprints[c.name], folder))
-                    for c, s in todo)
+        outcomes = ((c, s, lambda c=c, s=s: _train_cell(
+            data, c, s, experiment, splits, verbose, fingerprints[c.name], folder)[0])
+            for c, s in todo)
     else:
         futures = {executor.submit(run_cell, cloudpickle.dumps(
             (source, config, seed, experiment, tuple(splits), verbose,
@@ -546,11 +545,6 @@ def _train_cell(data: MultiTaskData, config: Config, seed: int, experiment: str,
     return rows, model
 
 
-def _train_rows(*args) -> pd.DataFrame:
-    """:func:`_train_cell`'s rows only."""
-    return _train_cell(*args)[0]
-
-
 _DATA: dict[bytes, MultiTaskData] = {}  # data made by a factory, once per worker process
 
 
@@ -565,8 +559,9 @@ def run_cell(payload: bytes) -> bytes:
             _DATA.clear()
             _DATA[key] = source()
         source = _DATA[key]
-    return cloudpickle.dumps(_train_rows(source, config, seed, experiment, splits, verbose,
-                                         fingerprint, folder))
+    rows, _ = _train_cell(source, config, seed, experiment, splits, verbose, fingerprint,
+                          folder)
+    return cloudpickle.dumps(rows)
 
 
 def limit_threads(threads: int | None) -> None:
