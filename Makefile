@@ -59,6 +59,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 bench: setup
+	$(BIN)/python benchmarks/host_probe.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/augment_throughput.py
 	$(BIN)/python benchmarks/train_overhead.py

@@ -15,9 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import KerasTensor, layers
 
+from .fast_layers import (  # noqa: F401 - public here too (notebooks 01, 08)
+    BN_MOMENTUM,
+    FusedBatchNormalization,
+    rebuild_batch_norm,
+    rebuild_fast_conv,
+)
 from .tasks import Task, task_dict
 
 try:  # where Keras 3 draws the seeds of unseeded initializers and layers (private)
@@ -60,7 +65,6 @@ def _own_keras_seeds(seed: int):
 
 ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50", "text_cnn")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
-BN_MOMENTUM = 0.9  # Keras' default 0.99 leaves moving statistics stale in short runs.
 
 
 def _check_input_shape(input_shape: Sequence[int], ranks: Sequence[int] = (1, 3)
@@ -73,71 +77,6 @@ def _check_input_shape(input_shape: Sequence[int], ranks: Sequence[int] = (1, 3)
             f"input_shape must be {want}, got {tuple(input_shape)}; use data.image_shape "
             "(the shape of one example).")
     return shape
-
-
-@keras.saving.register_keras_serializable(package="mtl_utils")
-class FusedBatchNormalization(layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel in training.
-
-    Same layer, weights, maths and config; one kernel per pass instead of Keras' separate
-    ops makes a small-CNN training step about 1.3x faster on a 2-core CPU
-    (``benchmarks/train_throughput.py``). Falls back to Keras' computation where the fused
-    kernel does not apply (not TensorFlow, not 4-D channels-last, a mask, renorm, or
-    ``synchronized=True``).
-
-    Introduced in notebook 01.
-    """
-
-    def _fusable(self, inputs, mask) -> bool:
-        # Keras before 3.14 has no renorm option (getattr: never on there).
-        return (keras.backend.backend() == "tensorflow" and mask is None
-                and not getattr(self, "renorm", False) and not self.synchronized
-                and len(inputs.shape) == 4 and self.axis in (-1, 3))
-
-    def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable and self._fusable(inputs, mask)):
-            return super().call(inputs, training=training, mask=mask)
-        x = tf.cast(inputs, "float32")
-        channels = x.shape[-1]
-        gamma = self.gamma if self.scale else tf.ones([channels])
-        beta = self.beta if self.center else tf.zeros([channels])
-        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta),
-            epsilon=self.epsilon, is_training=True)
-        # The kernel returns the unbiased variance; Keras' moving variance uses the biased one.
-        n = tf.cast(tf.size(x) // channels, "float32")
-        variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
-        m = self.momentum
-        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
-        self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
-        return tf.cast(y, self.compute_dtype)
-
-
-def rebuild_batch_norm(model: keras.Model, momentum: float = BN_MOMENTUM) -> keras.Model:
-    """A copy of a functional model whose batch-norm layers use ``momentum`` (and the fused
-    kernel, :class:`FusedBatchNormalization`); every weight is copied across.
-
-    ``keras.applications`` models keep Keras' momentum 0.99, which leaves the moving
-    statistics near their initial values after a short run (``0.99 ** 300`` is 5%): test
-    predictions then use the wrong normalisation.
-
-    Raises:
-        ValueError: ``momentum`` outside ``[0, 1)``.
-
-    Introduced in notebook 08.
-    """
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"batch-norm momentum must be in [0, 1), got {momentum}.")
-
-    def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, layers.BatchNormalization):
-            return FusedBatchNormalization.from_config({**config, "momentum": momentum})
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _conv_bn(x, filters: int, name: str, relu: bool = True):
@@ -185,7 +124,7 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
         if min(shape[:2]) < 32:
             raise ValueError(f"resnet50 needs images of at least 32x32, got {shape[:2]}.")
         base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
-        base = rebuild_batch_norm(base, BN_MOMENTUM)
+        base = rebuild_fast_conv(rebuild_batch_norm(base, BN_MOMENTUM))
         return keras.Model(inputs, base(inputs), name=name)
     x = inputs
     for i, f in enumerate(filters):

@@ -22,6 +22,39 @@ from .experiments import limit_threads, process_pool
 
 RESULTS_ENV = "MTL_RESULTS_DIR"
 DEFAULT_RESULTS_DIR = "../results"
+REDUCED_ENV = "MTL_REDUCED"
+REDUCED_SEEDS = 2  # a reduced run keeps the first two seeds of every seed list,
+REDUCED_EPOCH_DIVISOR = 5  # a fifth of every epoch budget (at least two epochs)
+REDUCED_DATA_DIVISOR = 8  # and an eighth of every training set (at least the minimum)
+
+
+def reduced() -> bool:
+    """Whether notebooks run at the reduced size of the test suite: ``$MTL_REDUCED`` set to
+    ``1`` (the test suite sets it for nbval; ``make run`` and papermill runs leave it unset).
+
+    At the reduced size :func:`check_seeds` keeps the first :data:`REDUCED_SEEDS` seeds,
+    :func:`check_epochs` a fifth of each budget and :func:`check_n_train` an eighth of each
+    training set, so every cell still runs, on far less training.
+
+    Introduced in notebook 00.
+    """
+    return os.environ.get(REDUCED_ENV, "0").strip().lower() not in ("", "0", "false")
+
+
+def _reduce(name: str, value: Any, cut: Callable[[int], int]) -> Any:
+    """``value`` (an int, a list or a ``{key: int}``) with ``cut`` applied to each int at
+    the :func:`reduced` size, saying what changed; unchanged otherwise."""
+    if not reduced():
+        return value
+    if isinstance(value, Mapping):
+        small: Any = {k: cut(v) for k, v in value.items()}
+    elif isinstance(value, list):
+        small = list(dict.fromkeys(cut(v) for v in value))
+    else:
+        small = cut(value)
+    if small != value:
+        print(f"reduced size for tests (${REDUCED_ENV}=1): {name} {value} -> {small}")
+    return small
 
 
 def report_environment(seeds: Iterable[int] | int | None = None) -> None:
@@ -129,14 +162,56 @@ def per_dataset_tasks(name: str, value: Any, all_tasks: Mapping[str, Sequence[st
 
 
 def check_seeds(name: str, value: Any) -> list[int]:
-    """A non-empty list of distinct non-negative ints (papermill: ``-p SEEDS "[0,1,2]"``)."""
+    """A non-empty list of distinct non-negative ints (papermill: ``-p SEEDS "[0,1,2]"``);
+    the first two of them at the :func:`reduced` size."""
     value = parse_param(name, value)
     value = [value] if _is_int(value) else value
     seeds = _distinct(value, lambda s: _is_int(s) and s >= 0)
     if seeds is None:
         raise ValueError(f"parameter {name} must be a non-empty list of distinct non-negative "
                          f'integers, got {value!r}. Example: papermill ... -p {name} "[0,1,2]"')
+    if reduced() and len(seeds) > REDUCED_SEEDS:
+        print(f"reduced size for tests (${REDUCED_ENV}=1): {name} {seeds} -> "
+              f"{seeds[:REDUCED_SEEDS]}")
+        seeds = seeds[:REDUCED_SEEDS]
     return seeds
+
+
+def check_epochs(name: str, value: Any, datasets: Sequence[str] | None = None
+                 ) -> int | dict[str, int]:
+    """An epoch budget: an int >= 1, or with ``datasets`` one for all of them or
+    ``{dataset: int}`` (see :func:`per_dataset`); at the :func:`reduced` size a fifth of each
+    budget, at least two epochs (never more than given).
+
+    Raises:
+        ValueError: a non-integer, a value below 1, or a dict missing a dataset.
+
+    Introduced in notebook 01.
+    """
+    full = check_int(name, value) if datasets is None else per_dataset(name, value, datasets)
+    return _reduce(name, full,
+                   lambda e: min(e, max(2, -(-e // REDUCED_EPOCH_DIVISOR))))
+
+
+def check_n_train(name: str, value: Any, minimum: int = 64,
+                  datasets: Sequence[str] | None = None) -> Any:
+    """A training-set size >= ``minimum``: an int, a list of distinct ints (sizes to
+    compare), or with ``datasets`` one for all of them or ``{dataset: int}``; at the
+    :func:`reduced` size an eighth of each size, at least ``minimum``.
+
+    Raises:
+        ValueError: a non-integer, a value below ``minimum``, a repeated size, or a dict
+            missing a dataset.
+
+    Introduced in notebook 01.
+    """
+    if datasets is not None:
+        full: Any = per_dataset(name, value, datasets, minimum)
+    elif isinstance(parse_param(name, value), (list, tuple)):
+        full = check_int_list(name, value, minimum)
+    else:
+        full = check_int(name, value, minimum)
+    return _reduce(name, full, lambda n: max(minimum, n // REDUCED_DATA_DIVISOR))
 
 
 def check_int_list(name: str, value: Any, minimum: int = 1, maximum: int | None = None

@@ -16,6 +16,7 @@ LAYERS = [
     ["tasks"],
     ["data", "stats", "store"],
     ["augment", "pipelines", "text"],
+    ["fast_layers"],
     ["models"],
     ["weighting"],
     ["experiments"],

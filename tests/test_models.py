@@ -231,3 +231,52 @@ def test_rebuild_batch_norm_sets_momentum_and_keeps_every_weight():
     np.testing.assert_allclose(model(images), copy(images), rtol=1e-5)
     with pytest.raises(ValueError, match="momentum must be in"):
         rebuild_batch_norm(model, momentum=1.0)
+
+
+@pytest.mark.parametrize("hw, cin, cout, k, stride, padding", [
+    (1, 16, 32, 1, 1, "same"),    # ResNet50's last stage at 32 px: a 1x1 map
+    (2, 12, 8, 1, 2, "same"),     # its strided 1x1 shortcuts
+    (7, 6, 5, 1, 2, "valid"),     # odd map, strided 1x1
+    (1, 8, 8, 3, 1, "same"),      # a 3x3 on a 1x1 map
+    (5, 4, 6, 3, 1, "valid"),
+    (6, 3, 4, 2, 1, "same"),      # even kernel, same padding: TensorFlow's kernel
+    (9, 3, 4, 7, 2, "valid"),     # the stem: strided 7x7
+])
+def test_fast_gradient_conv_equals_keras_conv(hw, cin, cout, k, stride, padding):
+    # Same outputs and the same input and kernel gradients as Keras' Conv2D, every case.
+    import keras
+    import tensorflow as tf
+
+    from mtl_utils.fast_layers import FastGradConv2D
+
+    x = tf.random.stateless_normal((3, hw, hw, cin), seed=[3, 4])
+    ours = FastGradConv2D(cout, k, strides=stride, padding=padding)
+    ref = keras.layers.Conv2D(cout, k, strides=stride, padding=padding)
+    ours.build(x.shape), ref.build(x.shape)
+    ref.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(ref.get_weights())
+    results = []
+    for layer in (ours, ref):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.sin(y) * tf.range(1.0, 1.0 + y.shape[-1]))
+        results.append([y, *tape.gradient(loss, [x, layer.kernel.value, layer.bias.value])])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert FastGradConv2D.from_config(ours.get_config()).get_config() == ours.get_config()
+
+
+def test_rebuild_fast_conv_swaps_every_conv_and_keeps_outputs():
+    import keras
+
+    from mtl_utils.fast_layers import FastGradConv2D, rebuild_fast_conv
+
+    x = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 1, strides=2)(keras.layers.Conv2D(4, 3, padding="same")(x))
+    model = keras.Model(x, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
+    copy = rebuild_fast_conv(model)
+    convs = [la for la in copy.layers if isinstance(la, keras.layers.Conv2D)]
+    assert len(convs) == 2 and all(isinstance(la, FastGradConv2D) for la in convs)
+    images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(images), copy(images), rtol=1e-5, atol=1e-6)

@@ -16,7 +16,18 @@ needs_papermill = pytest.mark.skipif(
     reason="papermill (the notebooks extra) is not installed; make test runs this")
 
 
+@pytest.fixture(autouse=True)
+def full_size(monkeypatch):
+    """These tests check parameters as given: the test session's reduced size is unset."""
+    monkeypatch.delenv(notebook.REDUCED_ENV, raising=False)
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda: notebook.check_epochs("EPOCHS", 0), "EPOCHS must be an integer >= 1, got 0"),
+    (lambda: notebook.check_epochs("EPOCHS", {"a": 3}, ["a", "b"]), "no value for.*'b'"),
+    (lambda: notebook.check_n_train("N_TRAIN", 32, 64), "N_TRAIN must be an integer >= 64"),
+    (lambda: notebook.check_n_train("N_TRAIN", "[100, 100]"), "distinct integers"),
+    (lambda: notebook.check_n_train("N_TRAIN", {"a": 100}, 64, ["a", "b"]), "no value"),
     (lambda: notebook.check_int("EPOCHS", 0), "EPOCHS must be an integer >= 1, got 0"),
     (lambda: notebook.check_int("EPOCHS", "10"), "got '10'"),
     (lambda: notebook.check_seeds("SEEDS", "0,1"), 'SEEDS "\\[0,1,2\\]"'),
@@ -76,6 +87,32 @@ def test_parameter_checks_pass_good_values_through():
                                                                     "hue": ["hue"]}
     assert notebook.check_op_groups("OPS", '{"geo": ["hflip", "zoom"]}') == {
         "geo": ["hflip", "zoom"]}
+
+
+def test_reduced_size_keeps_two_seeds_a_fifth_of_the_epochs_an_eighth_of_the_data(
+        monkeypatch, capsys):
+    assert not notebook.reduced()
+    assert notebook.check_seeds("SEEDS", [4, 5, 6]) == [4, 5, 6]
+    assert notebook.check_epochs("EPOCHS", 12) == 12
+    assert notebook.check_n_train("N_TRAIN", "[250, 2000]") == [250, 2000]
+    monkeypatch.setenv(notebook.REDUCED_ENV, "1")
+    assert notebook.reduced()
+    assert notebook.check_seeds("SEEDS", "[4, 5, 6]") == [4, 5]
+    assert notebook.check_seeds("SEEDS", [7]) == [7]
+    assert notebook.check_epochs("EPOCHS", 12) == 3  # a fifth, rounded up
+    assert notebook.check_epochs("EPOCHS", 4) == 2  # at least two epochs ...
+    assert notebook.check_epochs("EPOCHS", 1) == 1  # ... never more than given
+    assert notebook.check_epochs("EPOCHS", {"a": 60, "b": 8}, ["a", "b"]) == {"a": 12, "b": 2}
+    assert notebook.check_n_train("N_TRAIN", 2000) == 250  # an eighth ...
+    assert notebook.check_n_train("N_TRAIN", 300, minimum=64) == 64  # ... at least the minimum
+    assert notebook.check_n_train("N_TRAIN", "[250, 2000]") == [64, 250]
+    assert notebook.check_n_train("N_TRAIN", '{"a": 800, "b": 64}', 32, ["a", "b"]) == {
+        "a": 100, "b": 32}
+    out = capsys.readouterr().out
+    assert "SEEDS [4, 5, 6] -> [4, 5]" in out and "EPOCHS 12 -> 3" in out
+    assert "SEEDS [7]" not in out  # nothing reduced, nothing said
+    monkeypatch.setenv(notebook.REDUCED_ENV, "0")
+    assert not notebook.reduced() and notebook.check_epochs("EPOCHS", 12) == 12
 
 
 def test_results_dir_env_override(monkeypatch, tmp_path):

@@ -17,7 +17,8 @@ def _outputs(path: Path) -> str:
                      for o in c.get("outputs", []))
 
 
-def test_notebook_runs_with_overridden_parameters(tmp_path):
+def test_notebook_runs_with_overridden_parameters(tmp_path, monkeypatch):
+    monkeypatch.delenv("MTL_REDUCED", raising=False)  # the parameters as given, not reduced
     out = tmp_path / "01.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOKS / "01_single_task_baselines.ipynb"), str(out), cwd=str(NOTEBOOKS),
@@ -25,7 +26,7 @@ def test_notebook_runs_with_overridden_parameters(tmp_path):
         parameters={"DATASETS": ["digits"], "N_TRAIN": 64, "EPOCHS": 1, "SEEDS": [4],
                     "RESULTS_DIR": str(tmp_path / "results")})
     text = _outputs(out)
-    assert "digits (N_TRAIN=64, 1 epochs, 1 seeds)" in text
+    assert "digits (N_TRAIN=64, 1 epochs, 1 seeds)" in text and "reduced size" not in text
     assert "Seeds: [4]" in text and "shapes" not in text.split("Seeds: [4]")[1][:200]
     stored = list((tmp_path / "results").glob("baselines_digits_n64_*_e1_*/*.csv"))
     assert stored, "results were not written to the RESULTS_DIR given as a parameter"
