@@ -85,11 +85,11 @@ def plain_model(tasks, shape, norm: Callable[..., layers.Layer], filters=(32, 64
     """The course's encoder and heads written out as a plain Keras functional model."""
     inputs = keras.Input(shape)
     x = inputs
-    for i, f in enumerate(filters):
-        x = layers.Conv2D(f, 3, padding="same", use_bias=False)(x)
+    for i, f in enumerate(filters):  # a strided stem, then pooling after the second block
+        x = layers.Conv2D(f, 3, strides=2 if i == 0 else 1, padding="same", use_bias=False)(x)
         x = norm(momentum=BN_MOMENTUM)(x)
         x = layers.Activation("relu")(x)
-        if i < 2:
+        if i == 1:
             x = layers.MaxPooling2D(2)(x)
     outputs = {}
     for n, t in tasks.items():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from .tasks import Task, task_dict, validate_labels
@@ -169,11 +170,15 @@ def _smooth_upsample(grid: np.ndarray, size: int) -> np.ndarray:
 
 
 def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float,
-                       color_jitter: float, distractor: bool) -> tuple[np.ndarray, dict]:
+                       color_jitter: float, distractor: bool, shortcut: float = 0.0
+                       ) -> tuple[np.ndarray, dict]:
     ss = 2 * size  # 2x supersampling
     r_lo, r_hi = size * 5 / 32, size * 10 / 32
     shape_id = rng.integers(0, len(SHAPES), n)
     color_id = rng.integers(0, len(COLORS), n)
+    if shortcut:  # drawn only then: data without a shortcut is the same as ever
+        tied = rng.random(n) < shortcut
+        color_id = np.where(tied, 2 * shape_id + rng.integers(0, 2, n), color_id)
     radius = rng.uniform(r_lo, r_hi, n)
     cx = rng.uniform(0.6 * radius, size - 0.6 * radius)
     cy = rng.uniform(0.6 * radius, size - 0.6 * radius)
@@ -285,7 +290,8 @@ def shapes_tasks(image_size: int = 32, with_angle: bool = False) -> dict[str, Ta
 
 def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: int = N_VAL,
                 n_test: int = N_TEST, with_angle: bool = False, noise: float = 0.02,
-                color_jitter: float = 0.10, distractor: bool = True) -> MultiTaskData:
+                color_jitter: float = 0.10, distractor: bool = True,
+                shortcut: float = 0.0) -> MultiTaskData:
     """Procedural shapes: one object on a smooth, noisy background, with five labels.
 
     One of five shapes in one of ten jittered palette colours, at a random rotation, radius
@@ -304,28 +310,79 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
         noise: standard deviation of the Gaussian pixel noise (pixels in [0, 1]).
         color_jitter: standard deviation of the Gaussian jitter of each object's RGB colour.
         distractor: draw the thin distractor line.
+        shortcut: the probability that a training or validation example's colour is tied
+            to its shape (one of the two palette colours ``2 * shape`` and ``2 * shape + 1``,
+            so ``color // 2 == shape``); the test split is never tied. At 0.9 about 92% of
+            training examples follow the rule (untied ones match by chance 1 time in 5): a
+            model may learn "colour means shape", which validation rewards and the test
+            split does not. ``0`` (default): colour and shape are independent everywhere.
 
     Raises:
-        ValueError: non-positive sizes or an image size below 16.
+        ValueError: non-positive sizes, an image size below 16, or ``shortcut`` outside
+            ``[0, 1]``.
 
     Introduced in notebook 00.
     """
     n = _check_count("n", n)
     n_val, n_test = _check_count("n_val", n_val), _check_count("n_test", n_test)
     image_size = _check_count("image_size", image_size, 16)
+    if isinstance(shortcut, bool) or not isinstance(shortcut, (int, float)) or not (
+            0.0 <= shortcut <= 1.0):
+        raise ValueError(f"shortcut must be a probability in [0, 1] (0: no shortcut), got "
+                         f"{shortcut!r}; e.g. make_shapes(1000, shortcut=0.9).")
     tasks = shapes_tasks(image_size, with_angle)
     lo, hi = tasks["size"].value_range
     splits = {}
     for k, (name, count) in enumerate((("train", n), ("val", n_val), ("test", n_test))):
         rng = np.random.default_rng([int(seed), k])
+        tie = float(shortcut) if name != "test" else 0.0
         chunks = [_draw_shapes_chunk(rng, min(256, count - i), image_size, noise,
-                                     color_jitter, distractor) for i in range(0, count, 256)]
+                                     color_jitter, distractor, tie)
+                  for i in range(0, count, 256)]
         images = np.concatenate([c[0] for c in chunks])
         raw = {key: np.concatenate([c[1][key] for c in chunks]) for key in chunks[0][1]}
         raw["size"] = ((raw["radius_px"] - lo) / (hi - lo)).astype(np.float32)[:, None]
         splits[name] = Split(images, {t: raw[t] for t in tasks})
-    return MultiTaskData("shapes", tasks, **splits, info={
-        "seed": seed, "image_size": image_size, "shapes": SHAPES, "colors": tuple(COLORS)})
+    info = {"seed": seed, "image_size": image_size, "shapes": SHAPES, "colors": tuple(COLORS)}
+    if shortcut:
+        info["shortcut"] = float(shortcut)
+    return MultiTaskData("shapes", tasks, **splits, info=info)
+
+
+def label_crosstab(data: MultiTaskData, row: str, col: str, split: str = "train"
+                   ) -> pd.DataFrame:
+    """Of a split's examples with each ``row`` class, the % with each ``col`` class (rows
+    sum to 100), named by the tasks' class names: how one label predicts another.
+
+    Raises:
+        ValueError: a task that is not a class task of ``data``.
+
+    Introduced in notebook 00.
+    """
+    for t in (row, col):
+        if t not in data.tasks or data.tasks[t].kind != "class":
+            raise ValueError(f"label_crosstab needs class tasks of {data.name!r}; {t!r} is "
+                             f"not one (class tasks: "
+                             f"{[n for n, k in data.tasks.items() if k.kind == 'class']}).")
+    labels = data.split(split).labels
+    names = {t: list(data.tasks[t].class_names or range(data.tasks[t].num_classes))
+             for t in (row, col)}
+    table = pd.crosstab(pd.Categorical.from_codes(labels[row], names[row]),
+                        pd.Categorical.from_codes(labels[col], names[col]),
+                        normalize="index", dropna=False) * 100
+    return table.rename_axis(index=row, columns=col)
+
+
+def shortcut_share(data: MultiTaskData) -> dict[str, float]:
+    """Per split, the % of shapes examples whose colour follows the shortcut rule of
+    :func:`make_shapes` (``color // 2 == shape``): about 20% by chance, more where
+    ``shortcut`` tied them.
+
+    Introduced in notebook 00.
+    """
+    return {name: 100.0 * float(np.mean(data.split(name).labels["color"] // 2
+                                        == data.split(name).labels["shape"]))
+            for name in ("train", "val", "test")}
 
 
 # ---------------------------------------------------------------------------- digits

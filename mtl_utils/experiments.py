@@ -8,6 +8,7 @@ Introduced in notebook 01.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import inspect
 import itertools
@@ -226,6 +227,8 @@ def experiment_name(prefix: str, data: MultiTaskData, **settings) -> str:
     """
     parts = [prefix, data.name, f"n{len(data.train)}", f"s{data.image_shape[0]}",
              f"d{data.info.get('seed', 0)}"]
+    if data.info.get("shortcut"):
+        parts.append(f"sc{data.info['shortcut']:g}")
     if "train_pool" in data.info:
         parts.append(f"pool{data.info['train_pool']}")
     for key, value in settings.items():
@@ -445,6 +448,42 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     """
     source = data
     data = data() if callable(data) and not isinstance(data, MultiTaskData) else data
+    return _run_cells(configs, seeds, lambda seed: (data, source, experiment), store, splits,
+                      progress, executor, verbose)
+
+
+def run_resampled(make_data: Callable[[int], MultiTaskData], configs: Iterable[Config],
+                  seeds: Iterable[int], experiment: Callable[[MultiTaskData], str],
+                  store: ResultsStore | None = None, splits: Sequence[str] = ("test",),
+                  progress: bool = True, executor: concurrent.futures.Executor | None = None,
+                  verbose: int = 0) -> pd.DataFrame:
+    """Every ``(config, seed)`` of a grid with the data resampled per seed: seed ``s`` trains
+    and tests on ``make_data(s)``, so intervals over seeds include the draw of the data, not
+    only initialisation and shuffling. Rows, store and executors as in :func:`run_grid`.
+
+    Args:
+        make_data: ``seed -> MultiTaskData`` (each draw is made once for the grid; workers
+            of an ``executor`` make their own).
+        experiment: ``data -> experiment name`` (use :func:`experiment_name`, whose names
+            carry the data seed), so each draw's runs are stored apart.
+
+    Raises:
+        ValueError / GridError: as :func:`run_grid`.
+
+    Introduced in notebook 02.
+    """
+    seeds = [int(s) for s in seeds]
+    data = {s: make_data(s) for s in seeds}
+    return _run_cells(configs, seeds, lambda seed: (data[seed], functools.partial(
+        make_data, seed), experiment(data[seed])), store, splits, progress, executor, verbose)
+
+
+def _run_cells(configs: Iterable[Config], seeds: Iterable[int],
+               cell: Callable[[int], tuple[MultiTaskData, Any, str]],
+               store: ResultsStore | None, splits: Sequence[str], progress: bool,
+               executor: concurrent.futures.Executor | None, verbose: int) -> pd.DataFrame:
+    """The grid behind :func:`run_grid` and :func:`run_resampled`: ``cell(seed)`` gives a
+    seed's data, what a worker makes it from, and its experiment name."""
     configs = list(configs)
     dupes = sorted(n for n, k in Counter(c.name for c in configs).items() if k > 1)
     if dupes:
@@ -453,11 +492,14 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     if not seeds:
         raise ValueError("a grid needs at least one seed, e.g. seeds=[0, 1, 2].")
     prints = print if progress else (lambda *args, **kwargs: None)
-    fingerprints = {c.name: c.fingerprint(data) for c in configs}
+    cells = {s: cell(s) for s in seeds}
+    fingerprints = {(c.name, s): c.fingerprint(cells[s][0]) for c in configs for s in seeds}
     results: dict[tuple[str, int], pd.DataFrame] = {}
     todo = []
-    for config, seed in itertools.product(configs, seeds):
-        old = _stored_rows(store, experiment, config, seed, fingerprints[config.name], splits)
+    for config, seed in itertools.product(configs, seeds):  # runs of a config in a row
+        experiment = cells[seed][2]
+        old = _stored_rows(store, experiment, config, seed, fingerprints[(config.name, seed)],
+                           splits)
         if old is None:
             todo.append((config, seed))
         else:
@@ -468,17 +510,19 @@ def run_grid(data: MultiTaskData | Callable[[], MultiTaskData], configs: Iterabl
     # (config, seed, a call that returns its rows), in the order the runs finish
     if executor is None:
         outcomes = ((c, s, lambda c=c, s=s: _train_cell(
-            data, c, s, experiment, splits, verbose, fingerprints[c.name], folder)[0])
-            for c, s in todo)
+            cells[s][0], c, s, cells[s][2], splits, verbose, fingerprints[(c.name, s)],
+            folder)[0]) for c, s in todo)
     else:
         futures = {executor.submit(run_cell, cloudpickle.dumps(
-            (source, config, seed, experiment, tuple(splits), verbose,
-             fingerprints[config.name], folder))): (config, seed) for config, seed in todo}
+            (cells[seed][1], config, seed, cells[seed][2], tuple(splits), verbose,
+             fingerprints[(config.name, seed)], folder))): (config, seed)
+            for config, seed in todo}
         outcomes = ((*futures[f], lambda f=f: cloudpickle.loads(f.result()))
                     for f in concurrent.futures.as_completed(futures))
     failures: list[tuple[str, int, str]] = []
     first_error: BaseException | None = None
     for config, seed, outcome in outcomes:
+        experiment = cells[seed][2]
         try:
             rows = outcome()
         except Exception as err:  # noqa: BLE001 - reported per run, raised at the end

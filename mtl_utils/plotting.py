@@ -229,16 +229,19 @@ def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | 
 
 @_styled
 def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.1f}",
-                 annotations: pd.DataFrame | None = None, cmap: str = "RdBu"):
-    """A heatmap centred at zero (gains positive, blue), each cell annotated with ``fmt`` or
-    with ``annotations`` (same shape), e.g. ``"+2.1 ± 0.8"``.
+                 annotations: pd.DataFrame | None = None, cmap: str = "RdBu",
+                 centered: bool = True):
+    """A heatmap centred at zero (gains positive, blue; ``centered=False``: from zero to the
+    largest value, for shares), each cell annotated with ``fmt`` or with ``annotations``
+    (same shape), e.g. ``"+2.1 ± 0.8"``.
 
     Introduced in notebook 06.
     """
     values = table.to_numpy(dtype=float)
     lim = max(float(np.nanmax(np.abs(values))), 1e-9) if np.isfinite(values).any() else 1.0
-    fig, ax = plt.subplots(figsize=(1.8 + 1.3 * table.shape[1], 1.0 + 0.45 * table.shape[0]))
-    im = ax.imshow(values, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    width = 1.8 + (1.3 if table.shape[1] < 8 else 0.45) * table.shape[1]
+    fig, ax = plt.subplots(figsize=(width, 1.0 + 0.45 * table.shape[0]))
+    im = ax.imshow(values, cmap=cmap, vmin=-lim if centered else 0.0, vmax=lim, aspect="auto")
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30,
                   ha="right", fontsize=7)
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=7)

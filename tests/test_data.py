@@ -10,6 +10,7 @@ from mtl_utils.data import (
     load_dataset,
     make_multi_digits,
     make_shapes,
+    object_color,
     to_dataset,
 )
 
@@ -135,6 +136,8 @@ def test_mnist_offline_fails_with_a_message_naming_the_offline_default(monkeypat
     (lambda: make_shapes(10, image_size=8), "image_size must be an integer >= 16"),
     (lambda: make_multi_digits(10, source="emnist"), "unknown digit source 'emnist'"),
     (lambda: load_dataset("cifar", 10), "unknown dataset 'cifar'"),
+    (lambda: make_shapes(10, shortcut=1.5), "shortcut must be a probability in \\[0, 1\\]"),
+    (lambda: make_shapes(10, shortcut="yes"), "shortcut must be a probability"),
 ])
 def test_bad_dataset_arguments_raise(call, message):
     with pytest.raises(ValueError, match=message):
@@ -232,3 +235,30 @@ def test_object_color_reads_the_palette_colour_under_the_mask(shapes):
     assert object_color(red, mask)[0] == list(COLORS).index("red")
     with pytest.raises(ValueError, match="RGB images"):
         object_color(red[..., :1], mask)
+
+
+def test_a_shortcut_ties_colour_to_shape_in_train_and_val_but_not_in_test():
+    data = make_shapes(600, seed=1, n_val=300, n_test=600, shortcut=0.9)
+
+    def tied(split):  # the rule a shortcut model learns: colour // 2 is the shape
+        return np.mean(split.labels["color"] // 2 == split.labels["shape"])
+
+    # 0.9 tied on purpose, plus 1 in 5 of the rest by chance
+    assert tied(data.train) == pytest.approx(0.92, abs=0.03)
+    assert tied(data.val) == pytest.approx(0.92, abs=0.04)
+    assert tied(data.test) == pytest.approx(0.2, abs=0.05)
+    # the colour drawn is the colour labelled
+    colours = object_color(data.train.images, data.train.labels["mask"])
+    assert np.mean(colours == data.train.labels["color"]) > 0.9
+    assert data.info["shortcut"] == 0.9
+
+
+def test_no_shortcut_leaves_the_data_as_it_was():
+    plain = make_shapes(64, seed=2, n_val=8, n_test=8)
+    same = make_shapes(64, seed=2, n_val=8, n_test=8, shortcut=0.0)
+    np.testing.assert_array_equal(plain.train.images, same.train.images)
+    assert "shortcut" not in same.info
+    # with a shortcut only train and val change; the test split is the same draw
+    tied = make_shapes(64, seed=2, n_val=8, n_test=8, shortcut=0.5)
+    np.testing.assert_array_equal(plain.test.images, tied.test.images)
+    assert not np.array_equal(plain.train.images, tied.train.images)

@@ -246,6 +246,35 @@ def test_experiment_names_encode_data_and_settings():
     assert name == "base_toy_n8_s4_d3_tasks-shape-color_e10_lr-0.002"
 
 
+def test_resampled_grids_train_each_seed_on_its_own_draw_of_the_data(tmp_path):
+    from mtl_utils.data import make_shapes
+
+    made = []
+
+    def make(seed):
+        made.append(seed)
+        return make_shapes(64, seed=seed, n_val=16, n_test=32, shortcut=0.5)
+
+    def name(data):
+        return ex.experiment_name("re", data)
+
+    store = ex.ResultsStore(tmp_path)
+    configs = [_config("a"), _config("b", learning_rate=1e-3)]
+    rows = ex.run_resampled(make, configs, [3, 4], name, store, progress=False)
+    assert made == [3, 4]  # each draw made once for the whole grid
+    assert list(rows.drop_duplicates(["config", "seed"])[["config", "seed"]].itertuples(
+        index=False, name=None)) == [("a", 3), ("a", 4), ("b", 3), ("b", 4)]
+    # stored apart per draw: the names carry the data seed and the shortcut
+    assert set(rows["experiment"]) == {"re_shapes_n64_s32_d3_sc0.5", "re_shapes_n64_s32_d4_sc0.5"}
+    again = ex.run_resampled(make, configs, [3, 4], name, store, progress=False)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), rows.reset_index(drop=True),
+                                  check_dtype=False)
+    # a seed of another draw differs from the same seed on a fixed draw
+    fixed = ex.run_config(make(3), _config("a"), [4], "fixed", progress=False)
+    mine = rows[(rows.config == "a") & (rows.seed == 4)]
+    assert not np.allclose(fixed["value"].to_numpy(), mine["value"].to_numpy())
+
+
 class _TinyData:
     name = "toy"
     train = [0] * 8

@@ -202,6 +202,29 @@ def test_a_grid_on_a_process_pool_equals_the_sequential_grid(small, tmp_path):
     assert len(store.load("par").groupby(["config", "seed"])) == 4  # each worker stored
 
 
+def _draw(seed):  # module level: workers unpickle it by reference
+    from mtl_utils.data import make_shapes
+
+    return make_shapes(64, seed=seed, n_val=16, n_test=32)
+
+
+def test_a_resampled_grid_on_a_process_pool_equals_the_sequential_one(tmp_path):
+    def name(data):
+        return ex.experiment_name("re", data)
+
+    sequential = ex.run_resampled(_draw, _configs(1), [0, 1], name, progress=False)
+    store = ResultsStore(tmp_path)
+    with ex.process_pool(2) as pool:
+        parallel = ex.run_resampled(_draw, _configs(1), [0, 1], name, store, progress=False,
+                                    executor=pool)
+    keys = ["config", "seed", "task", "metric", "split"]
+    # each worker made its seed's own draw: equal up to the workers' float rounding
+    np.testing.assert_allclose(sequential.sort_values(keys)["value"].to_numpy(),
+                               parallel.sort_values(keys)["value"].to_numpy(), rtol=1e-4)
+    assert set(parallel["experiment"]) == {"re_shapes_n64_s32_d0", "re_shapes_n64_s32_d1"}
+    assert all(len(store.load(e)) for e in set(parallel["experiment"]))
+
+
 def test_a_grid_on_a_local_dask_cluster_with_two_workers(small, tmp_path):
     distributed = pytest.importorskip("distributed")
     store = ResultsStore(tmp_path)
