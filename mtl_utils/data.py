@@ -291,7 +291,8 @@ def shapes_tasks(image_size: int = 32, with_angle: bool = False) -> dict[str, Ta
 def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: int = N_VAL,
                 n_test: int = N_TEST, with_angle: bool = False, noise: float = 0.02,
                 color_jitter: float = 0.10, distractor: bool = True,
-                shortcut: float = 0.0) -> MultiTaskData:
+                shortcut: float = 0.0, shortcut_splits: Sequence[str] = ("train", "val")
+                ) -> MultiTaskData:
     """Procedural shapes: one object on a smooth, noisy background, with five labels.
 
     One of five shapes in one of ten jittered palette colours, at a random rotation, radius
@@ -310,16 +311,20 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
         noise: standard deviation of the Gaussian pixel noise (pixels in [0, 1]).
         color_jitter: standard deviation of the Gaussian jitter of each object's RGB colour.
         distractor: draw the thin distractor line.
-        shortcut: the probability that a training or validation example's colour is tied
-            to its shape (one of the two palette colours ``2 * shape`` and ``2 * shape + 1``,
-            so ``color // 2 == shape``); the test split is never tied. At 0.9 about 92% of
-            training examples follow the rule (untied ones match by chance 1 time in 5): a
-            model may learn "colour means shape", which validation rewards and the test
-            split does not. ``0`` (default): colour and shape are independent everywhere.
+        shortcut: the probability that an example's colour is tied to its shape (one of
+            the two palette colours ``2 * shape`` and ``2 * shape + 1``, so
+            ``color // 2 == shape``) in the ``shortcut_splits``; the test split is never
+            tied. At 0.9 about 92% of training examples follow the rule (untied ones match
+            by chance 1 time in 5): a model may learn "colour means shape", which a tied
+            validation split rewards and the test split does not. ``0`` (default): colour
+            and shape are independent everywhere.
+        shortcut_splits: the splits with the shortcut: ``("train", "val")`` (default: a
+            validation split that looks like training) or ``("train",)`` (validation drawn
+            like test, e.g. to select a policy on data without the shortcut).
 
     Raises:
-        ValueError: non-positive sizes, an image size below 16, or ``shortcut`` outside
-            ``[0, 1]``.
+        ValueError: non-positive sizes, an image size below 16, ``shortcut`` outside
+            ``[0, 1]``, or ``shortcut_splits`` other than train and val.
 
     Introduced in notebook 00.
     """
@@ -330,12 +335,16 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
             0.0 <= shortcut <= 1.0):
         raise ValueError(f"shortcut must be a probability in [0, 1] (0: no shortcut), got "
                          f"{shortcut!r}; e.g. make_shapes(1000, shortcut=0.9).")
+    shortcut_splits = tuple(shortcut_splits)
+    if isinstance(shortcut_splits, str) or not set(shortcut_splits) <= {"train", "val"}:
+        raise ValueError(f"shortcut_splits must name 'train' and/or 'val' (the test split is "
+                         f"never tied), got {shortcut_splits!r}.")
     tasks = shapes_tasks(image_size, with_angle)
     lo, hi = tasks["size"].value_range
     splits = {}
     for k, (name, count) in enumerate((("train", n), ("val", n_val), ("test", n_test))):
         rng = np.random.default_rng([int(seed), k])
-        tie = float(shortcut) if name != "test" else 0.0
+        tie = float(shortcut) if name in shortcut_splits else 0.0
         chunks = [_draw_shapes_chunk(rng, min(256, count - i), image_size, noise,
                                      color_jitter, distractor, tie)
                   for i in range(0, count, 256)]
@@ -346,6 +355,8 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
     info = {"seed": seed, "image_size": image_size, "shapes": SHAPES, "colors": tuple(COLORS)}
     if shortcut:
         info["shortcut"] = float(shortcut)
+        if shortcut_splits != ("train", "val"):
+            info["shortcut_splits"] = shortcut_splits
     return MultiTaskData("shapes", tasks, **splits, info=info)
 
 

@@ -228,7 +228,8 @@ def experiment_name(prefix: str, data: MultiTaskData, **settings) -> str:
     parts = [prefix, data.name, f"n{len(data.train)}", f"s{data.image_shape[0]}",
              f"d{data.info.get('seed', 0)}"]
     if data.info.get("shortcut"):
-        parts.append(f"sc{data.info['shortcut']:g}")
+        parts.append(f"sc{data.info['shortcut']:g}"
+                     + "".join(f"-{s}" for s in data.info.get("shortcut_splits", ())))
     if "train_pool" in data.info:
         parts.append(f"pool{data.info['train_pool']}")
     for key, value in settings.items():

@@ -8,6 +8,7 @@ Introduced in notebook 01 (summaries), 02 (Delta_m, intervals) and 05 (verdicts)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -303,6 +304,27 @@ def compare(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str, referenc
     return out
 
 
+def _signed_gains(rows: pd.DataFrame, tasks: Mapping[str, Task], config: str,
+                  reference: str, split: str) -> pd.DataFrame:
+    """Per-seed gains ``config - reference`` (seeds x tasks), in display units, positive
+    where ``config`` is better."""
+    diffs = paired_values(rows, tasks, config, reference, split)
+    for t in diffs.columns:
+        scale, _ = display_unit(tasks[t])
+        diffs[t] = (1.0 if tasks[t].higher_is_better else -1.0) * scale * diffs[t]
+    return diffs
+
+
+def _gain_row(values: np.ndarray, unit: str, confidence: float) -> dict:
+    d = values[np.isfinite(values)]
+    mean, low, high = mean_interval(d, confidence)
+    digits = 1 if unit == "points" else 2
+    half = (high - low) / 2  # nan with one seed
+    return {"unit": unit, "gain": mean, "low": low, "high": high,
+            "seeds": f"{int(np.sum(d > 0))} of {len(d)}", "verdict": _direction(low, high),
+            "text": f"{mean:+.{digits}f} ± {half:.{digits}f}"}
+
+
 def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
           reference: str, by: str | None = None, split: str = "test",
           confidence: float = 0.95) -> pd.DataFrame:
@@ -318,20 +340,43 @@ def gains(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
     out = []
     for key, g in groups:
         for config in configs:
-            diffs = paired_values(g, tasks, config, reference, split)
-            for t in diffs.columns:
-                scale, unit = display_unit(tasks[t])
-                sign = 1.0 if tasks[t].higher_is_better else -1.0
-                d = sign * scale * diffs[t].to_numpy(float)
-                d = d[np.isfinite(d)]
-                mean, low, high = mean_interval(d, confidence)
-                digits = 1 if unit == "points" else 2
-                half = (high - low) / 2  # nan with one seed
-                out.append({**({by: key} if by is not None else {}), "config": config,
-                            "task": t, "unit": unit, "gain": mean, "low": low, "high": high,
-                            "seeds": f"{int(np.sum(d > 0))} of {len(d)}",
-                            "verdict": _direction(low, high),
-                            "text": f"{mean:+.{digits}f} ± {half:.{digits}f}"})
+            signed = _signed_gains(g, tasks, config, reference, split)
+            out += [{**({by: key} if by is not None else {}), "config": config, "task": t,
+                     **_gain_row(signed[t].to_numpy(float), display_unit(tasks[t])[1],
+                                 confidence)} for t in signed.columns]
+    return pd.DataFrame(out)
+
+
+def gain_change(rows: pd.DataFrame, tasks: Mapping[str, Task], configs: Sequence[str],
+                reference: str, by: str, first: Any, second: Any, split: str = "test",
+                confidence: float = 0.95) -> pd.DataFrame:
+    """How each config's gain over ``reference`` changes from ``by == second`` to
+    ``by == first``: the per-seed gain at ``first`` minus the gain at ``second`` (same seed),
+    with an interval; columns as :func:`gains` (``gain`` is the change). "Does augmentation
+    help more with scarce data?" is ``gain_change(..., "n_train", 250, 2000)``, answered only
+    where the interval excludes zero.
+
+    Raises:
+        ValueError: a value of ``by`` with no rows, or no seed that ran both configs.
+
+    Introduced in notebook 06.
+    """
+    tasks = task_dict(tasks)
+    parts = {}
+    for value in (first, second):
+        part = rows[rows[by] == value]
+        if part.empty:
+            raise ValueError(f"gain_change: no rows with {by} == {value!r}; values: "
+                             f"{sorted(set(rows[by]))}.")
+        parts[value] = part
+    out = []
+    for config in configs:
+        a, b = (_signed_gains(parts[v], tasks, config, reference, split) for v in (first, second))
+        seeds = a.index.intersection(b.index)
+        out += [{"config": config, "task": t,
+                 **_gain_row((a.loc[seeds, t] - b.loc[seeds, t]).to_numpy(float),
+                             display_unit(tasks[t])[1], confidence)}
+                for t in a.columns if t in b.columns]
     return pd.DataFrame(out)
 
 

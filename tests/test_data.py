@@ -138,6 +138,8 @@ def test_mnist_offline_fails_with_a_message_naming_the_offline_default(monkeypat
     (lambda: load_dataset("cifar", 10), "unknown dataset 'cifar'"),
     (lambda: make_shapes(10, shortcut=1.5), "shortcut must be a probability in \\[0, 1\\]"),
     (lambda: make_shapes(10, shortcut="yes"), "shortcut must be a probability"),
+    (lambda: make_shapes(10, shortcut=0.5, shortcut_splits=["test"]), "never tied"),
+    (lambda: make_shapes(10, shortcut=0.5, shortcut_splits="train"), "must name"),
 ])
 def test_bad_dataset_arguments_raise(call, message):
     with pytest.raises(ValueError, match=message):
@@ -262,3 +264,8 @@ def test_no_shortcut_leaves_the_data_as_it_was():
     tied = make_shapes(64, seed=2, n_val=8, n_test=8, shortcut=0.5)
     np.testing.assert_array_equal(plain.test.images, tied.test.images)
     assert not np.array_equal(plain.train.images, tied.train.images)
+    # validation drawn like test: tied in training only
+    clean_val = make_shapes(64, seed=2, n_val=8, n_test=8, shortcut=0.5,
+                            shortcut_splits=("train",))
+    np.testing.assert_array_equal(plain.val.images, clean_val.val.images)
+    np.testing.assert_array_equal(tied.train.images, clean_val.train.images)

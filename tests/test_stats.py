@@ -102,3 +102,20 @@ def test_gains_are_signed_so_positive_is_better_per_size():
     assert row["verdict"] == "better" and row["seeds"] == "3 of 3"
     shape = table[(table.task == "shape") & (table.n_train == 400)].iloc[0]
     assert shape["gain"] == pytest.approx(10.0) and shape["text"] == "+10.0 ± 0.0"
+
+
+def test_gain_change_pairs_the_gains_at_two_sizes_by_seed():
+    small = _rows({"none": {"shape": [0.5, 0.6, 0.7], "position": [0.30, 0.31, 0.32]},
+                   "aug": {"shape": [0.62, 0.71, 0.83], "position": [0.30, 0.31, 0.32]}})
+    large = _rows({"none": {"shape": [0.7, 0.8, 0.9], "position": [0.20, 0.21, 0.22]},
+                   "aug": {"shape": [0.72, 0.79, 0.91], "position": [0.20, 0.22, 0.21]}})
+    rows = pd.concat([small.assign(n_train=100), large.assign(n_train=400)])
+    tasks = {"shape": ACC, "position": POS}
+    change = stats.gain_change(rows, tasks, ["aug"], "none", "n_train", 100, 400)
+    shape = change[change.task == "shape"].iloc[0]
+    # gains +12, +11, +13 points at 100 and +2, -1, +1 at 400: 10, 12, 12 more with less data
+    assert shape["gain"] == pytest.approx(34 / 3) and shape["verdict"] == "better"
+    position = change[change.task == "position"].iloc[0]
+    assert position["verdict"] == "within noise" and position["seeds"] == "1 of 3"
+    with pytest.raises(ValueError, match="no rows with n_train == 50"):
+        stats.gain_change(rows, tasks, ["aug"], "none", "n_train", 50, 400)
