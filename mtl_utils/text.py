@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from mtl_utils.augment._core import check_seed, split_seed
 from mtl_utils.data import MultiTaskData, Split, _check_count
+from mtl_utils.policy import check_seed, split_seed
 from mtl_utils.tasks import Task, task_dict
 
 PAD, OOV = "", "[UNK]"
