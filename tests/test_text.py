@@ -174,8 +174,9 @@ def token_batches(draw):
 def run_op(op, tokens, protected=frozenset(), seed=0):
     table = text.SynonymTable.build(text.VOCABULARY, text.SYNONYMS)
     lookup = np.array([w in protected for w in text.VOCABULARY])
-    return text._run_ops([op], tf.constant(tokens), lookup, table,
-                         tf.constant([0, seed], tf.int64)).numpy()
+    out, _ = text.run_text_ops([op], tf.constant(tokens), lookup, table,
+                               tf.constant([0, seed], tf.int64))
+    return out.numpy()
 
 
 def words_of(row):
