@@ -68,14 +68,19 @@ def check_tokens(tokens: Any) -> tf.Tensor:
 
 
 def _protected_lookup(vocabulary: Sequence[str], words: Iterable[str]) -> np.ndarray:
+    """``(V,)`` booleans by id: the protected words."""
     words = set(words)
     return np.array([w in words for w in vocabulary], bool)
 
 
 def _protect_mask(tokens: tf.Tensor, lookup: np.ndarray) -> tf.Tensor:
-    table = tf.constant(lookup)
-    known = (tokens > 0) & (tokens < len(lookup))
-    return known & tf.gather(table, tf.where(known, tokens, 0))
+    """Which tokens are protected (``lookup`` by id; padding and ids outside the vocabulary
+    never are)."""
+    if not lookup.any():  # nothing protected (naive policies): no lookup to make
+        return tf.zeros_like(tokens, tf.bool)
+    padded = np.append(lookup, False)  # id V: every id outside the vocabulary
+    padded[0] = False
+    return tf.gather(tf.constant(padded), tf.clip_by_value(tokens, 0, len(lookup)))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -102,10 +102,47 @@ def string_model(model: keras.Model, layer: keras.layers.TextVectorization) -> k
 # ================================================================= synonyms over ids
 
 
+class SynonymTensors(NamedTuple):
+    """A :class:`SynonymTable` as constants for a traced pipeline (what text ops receive).
+
+    Attributes:
+        flat, offsets, counts: token ``t``'s synonyms are
+            ``flat[offsets[t]:offsets[t] + counts[t]]`` (``t`` in the vocabulary).
+        size: the vocabulary's size ``V``; ids are read through :meth:`ids`, which maps
+            every id outside ``[0, V)`` to 0 or ``V``, ids with no synonyms.
+        padded_counts: ``(V + 1,)`` synonym counts by such an id.
+        padded_matrix: ``((V + 1) * width,)``: synonym ``j`` of id ``t`` at
+            ``t * width + j`` (0 past its count).
+        width: the most synonyms any word has (at least 1).
+    """
+
+    flat: tf.Tensor
+    offsets: tf.Tensor
+    counts: tf.Tensor
+    size: int
+    padded_counts: tf.Tensor
+    padded_matrix: tf.Tensor
+    width: int
+
+    def ids(self, tokens: tf.Tensor) -> tf.Tensor:
+        """``tokens`` clipped to ``[0, V]``: ids outside the vocabulary have no synonyms."""
+        return tf.clip_by_value(tokens, 0, self.size)
+
+    def pick(self, ids: tf.Tensor, counts: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
+        """Synonym number ``floor(u * count)`` of each of ``ids`` (from :meth:`ids`, with
+        their ``counts``; ``u`` uniform in ``[0, 1)``); 0 where an id has none."""
+        k = tf.minimum(tf.cast(u * tf.cast(counts, tf.float32), tf.int32),
+                       tf.maximum(counts - 1, 0))
+        return tf.gather(self.padded_matrix, ids * self.width + k)
+
+
 @dataclass(frozen=True)
 class SynonymTable:
     """A synonym table over a vocabulary's ids, flat for ``tf.data``: token ``t``'s synonyms
-    are ``flat[offsets[t]:offsets[t] + counts[t]]`` (int32 arrays)."""
+    are ``flat[offsets[t]:offsets[t] + counts[t]]`` (int32 arrays).
+
+    Introduced in notebook 09.
+    """
 
     flat: np.ndarray
     offsets: np.ndarray
@@ -124,9 +161,17 @@ class SynonymTable:
         flat = np.array([x for r in rows for x in r] or [0], np.int32)
         return cls(flat, offsets, counts)
 
-    def tensors(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """``(flat, offsets, counts)`` as constants (inside the traced pipeline)."""
-        return tf.constant(self.flat), tf.constant(self.offsets), tf.constant(self.counts)
+    def tensors(self) -> SynonymTensors:
+        """The table as :class:`SynonymTensors` (constants inside the traced pipeline)."""
+        size = len(self.counts)
+        width = max(1, int(self.counts.max(initial=0)))
+        matrix = np.zeros((size + 1, width), np.int32)
+        for t, (start, count) in enumerate(zip(self.offsets, self.counts)):
+            matrix[t, :count] = self.flat[start:start + count]
+        padded = np.append(self.counts, 0).astype(np.int32)
+        return SynonymTensors(tf.constant(self.flat), tf.constant(self.offsets),
+                              tf.constant(self.counts), size, tf.constant(padded),
+                              tf.constant(matrix.ravel()), width)
 
     def fingerprint(self) -> str:
         """A short checksum of the table (part of a policy's description)."""
