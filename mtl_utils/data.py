@@ -122,6 +122,8 @@ def check_count(name: str, n: int, minimum: int = 1) -> int:
 
     Raises:
         ValueError: naming ``name``, the minimum and the value seen.
+
+    Introduced in notebook 00.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}.")

@@ -216,6 +216,8 @@ def check_invariance(op: str, tasks: Mapping[str, Task], naive_does: str = "") -
     Raises:
         ValueError: naming the op, the task, and the three fixes (drop it, ``per_task``,
             ``naive=True``); ``naive_does`` says what the naive mode does instead.
+
+    Introduced in notebook 04.
     """
     for t in tasks.values():
         if op in t.not_invariant_to:
@@ -229,7 +231,10 @@ def check_invariance(op: str, tasks: Mapping[str, Task], naive_does: str = "") -
 
 def check_task_names(names: Iterable[str], tasks: Mapping[str, Task], what: str) -> None:
     """Raise ``ValueError`` ``"{what} unknown task 'x'; tasks are [...]"`` for the first
-    name that is not one of ``tasks``."""
+    name that is not one of ``tasks``.
+
+    Introduced in notebook 04.
+    """
     unknown = [n for n in names if n not in tasks]
     if unknown:
         raise ValueError(f"{what} unknown task {unknown[0]!r}; tasks are {list(tasks)}.")
@@ -242,6 +247,8 @@ def check_views(views: Mapping[str, Any], tasks: Mapping[str, Task], view_type: 
     Raises:
         ValueError: a view for an unknown task, a task without a view, or a view built for
             other tasks.
+
+    Introduced in notebook 04.
     """
     check_task_names(views, tasks, "per-task view for")
     missing = [t for t in tasks if t not in views]

@@ -324,7 +324,10 @@ class OpNames(Sequence[str]):
 
 
 class ColorOps(Set):
-    """The names of the registered ops that need RGB images, read on every use."""
+    """The names of the registered ops that need RGB images, read on every use.
+
+    Introduced in notebook 04.
+    """
 
     def _names(self) -> frozenset[str]:
         return frozenset(n for n in op_names() if OP_CLASSES[n].needs_rgb)
@@ -343,7 +346,10 @@ class ColorOps(Set):
 
 
 class MagnitudeFields(Mapping[str, tuple[str, ...]]):
-    """``{op name: fields a magnitude scales}`` of the registered ops, read on every use."""
+    """``{op name: fields a magnitude scales}`` of the registered ops, read on every use.
+
+    Introduced in notebook 04.
+    """
 
     def _table(self) -> dict[str, tuple[str, ...]]:
         return {n: OP_CLASSES[n].magnitude_fields for n in op_names()
@@ -363,7 +369,10 @@ class MagnitudeFields(Mapping[str, tuple[str, ...]]):
 
 
 class DefaultPool(Sequence[Op]):
-    """:func:`default_pool`, read on every use (ops at magnitude 10)."""
+    """:func:`default_pool`, read on every use (ops at magnitude 10).
+
+    Introduced in notebook 04.
+    """
 
     def __getitem__(self, i):
         return default_pool()[i]

@@ -206,7 +206,10 @@ def review_tasks(source: str = "grammar") -> dict[str, Task]:
 
 
 def check_source(source: str) -> None:
-    """Raise ``ValueError`` unless ``source`` is ``"grammar"`` or ``"imdb"``."""
+    """Raise ``ValueError`` unless ``source`` is ``"grammar"`` or ``"imdb"``.
+
+    Introduced in notebook 09.
+    """
     if source not in ("grammar", "imdb"):
         raise ValueError(f"unknown review source {source!r}; use 'grammar' (offline, the "
                          "default) or 'imdb' (Keras download).")

@@ -266,7 +266,10 @@ def compact(tokens: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
 
 
 class TextOpNames(Sequence[str]):
-    """The registered text op names, read from :data:`TEXT_OP_CLASSES` on every use."""
+    """The registered text op names, read from :data:`TEXT_OP_CLASSES` on every use.
+
+    Introduced in notebook 09.
+    """
 
     def __getitem__(self, i):
         return tuple(TEXT_OP_CLASSES)[i]
@@ -316,6 +319,8 @@ def make_text_ops(ops: Iterable[TextOp | str] | TextOp | str, rate: float, where
 
     Raises:
         ValueError / TypeError: as :func:`make_text_op`, or a bad rate.
+
+    Introduced in notebook 09.
     """
     rate = _rate(rate, where)
     return tuple(make_text_op(o, rate) for o in ([ops] if isinstance(ops, (str, TextOp))

@@ -33,6 +33,8 @@ def as_text_tasks(tasks: Any) -> dict[str, Task]:
 
     Raises:
         ValueError: no task, or a ``not_invariant_to`` name that is not a text op.
+
+    Introduced in notebook 09.
     """
     out = task_dict([tasks] if isinstance(tasks, Task) else tasks)
     if not out:
@@ -46,7 +48,10 @@ def as_text_tasks(tasks: Any) -> dict[str, Task]:
 
 
 def depends_on(tasks: Mapping[str, Task]) -> frozenset[str]:
-    """Every word some task's label depends on (what a respectful policy protects)."""
+    """Every word some task's label depends on (what a respectful policy protects).
+
+    Introduced in notebook 09.
+    """
     return frozenset().union(*(t.depends_on for t in tasks.values()))
 
 
@@ -55,6 +60,8 @@ def check_tokens(tokens: Any) -> tf.Tensor:
 
     Raises:
         TypeError / ValueError: non-integer ids or another shape, with the fix.
+
+    Introduced in notebook 09.
     """
     t = tf.convert_to_tensor(tokens)
     if not t.dtype.is_integer:
@@ -106,6 +113,8 @@ def run_text_ops(ops: Sequence[TextOp], tokens: tf.Tensor, lookup: np.ndarray,
 
     Returns:
         ``(tokens, transformation)``.
+
+    Introduced in notebook 09.
     """
     names = tuple(op.name for op in ops)
     if not ops:

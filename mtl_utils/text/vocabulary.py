@@ -46,6 +46,8 @@ def check_vocabulary(vocabulary: Sequence[str] | None) -> tuple[str, ...]:
 
     Raises:
         ValueError: a vocabulary that does not start with ``""`` and ``"[UNK]"``.
+
+    Introduced in notebook 09.
     """
     vocab = tuple(VOCABULARY if vocabulary is None else vocabulary)
     if vocab[:2] != (PAD, OOV):
@@ -114,6 +116,8 @@ class SynonymTensors(NamedTuple):
         padded_matrix: ``((V + 1) * width,)``: synonym ``j`` of id ``t`` at
             ``t * width + j`` (0 past its count).
         width: the most synonyms any word has (at least 1).
+
+    Introduced in notebook 09.
     """
 
     flat: tf.Tensor
