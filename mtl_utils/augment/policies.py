@@ -3,7 +3,9 @@
 In a view the stages run in a fixed order, whatever order the ops are listed in: geometric
 ops (composed in list order into one warp that moves every label), photometric ops, mixing
 ops. ``with_visibility=True`` adds ``{task: (B,) float32}`` sample weights (0 where a
-position left the frame).
+position left the frame). Every policy implements :class:`~mtl_utils.policy.Policy`:
+``policy.run(images, labels, seed)`` also returns the
+:class:`~mtl_utils.policy.Transformation` each view was warped with.
 
 Introduced in notebook 04.
 """
