@@ -1,7 +1,9 @@
 """mtl_utils: reusable pieces of the course on data augmentation in multi-task learning.
 
-Modules, from the ground up: ``geometry``, ``kinds``, ``tasks``, ``data``, ``stats``,
-``store``, ``augment``, ``models``, ``weighting``, ``experiments``, ``plotting``.
+Modules, from the ground up (ARCHITECTURE.md): ``geometry`` and ``registry``, ``kinds``,
+``tasks``, ``policy``, ``data``/``stats``/``store``, ``augment``/``pipelines``, ``text``,
+``fast_layers``/``weighting``, ``models``, ``experiments``, ``plotting``/``notebook``,
+``course``.
 
 Importing it imports TensorFlow with its known, harmless start-up chatter filtered out of
 stderr; every other line TensorFlow writes while it starts is passed through, so a real

@@ -3,6 +3,8 @@
 ``python -m mtl_utils.course run`` (``make run``) executes ``notebooks/NN_*.ipynb`` in order
 into ``runs/<timestamp>/`` (results in its ``results/``) and writes its ``summary.md`` from the
 cells each notebook tags ``headline``; a failing notebook stops the run, naming the cell.
+``readme`` writes ``RESULTS.md`` from the committed notebooks' headline cells; ``adopt``
+copies a run's executed notebooks into ``notebooks/``.
 """
 
 from __future__ import annotations
@@ -107,24 +109,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+RESULTS_HEADER = """# Results
+
+Headline outputs of the committed notebooks, each executed top to bottom with its default
+parameters on a 2-core CPU. Written by `python -m mtl_utils.course readme` from the cells
+each notebook tags `headline`; `make run` reproduces them, with figures, into
+`runs/<timestamp>/summary.md`. What the notebooks are and how to run them:
+[README.md](README.md).
+
+Exact numbers differ across machines and library versions; the same seed on one machine gives
+the same numbers. Differences smaller than the seed spread are noise: the notebooks compare
+configurations paired by seed and print 95% intervals.
+"""
 
 
 def readme(args: argparse.Namespace) -> int:
-    """Rewrite the README's results section from the committed notebooks' headline cells."""
-    path = Path(args.readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{path} has no {README_START} ... {README_END} section.")
+    """Write ``RESULTS.md`` (the README links to it) from the committed notebooks'
+    headline cells."""
+    path = Path(args.results)
     todo = notebooks(Path(args.notebooks))
-    body = ["Headline outputs of the committed notebooks, each executed top to bottom with its "
-            "default parameters on a 2-core CPU (`make run` reproduces them into "
-            "`runs/<timestamp>/summary.md`, with figures).", ""]
-    body += [headline_markdown(nb, None).replace("## ", "### ", 1) for nb in todo]
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    path.write_text(head + README_START + "\n" + "\n".join(body) + README_END + tail)
-    print(f"updated {path} from {len(todo)} notebooks")
+    body = [RESULTS_HEADER] + [headline_markdown(nb, None) for nb in todo]
+    path.write_text("\n".join(body).rstrip() + "\n")
+    print(f"wrote {path} from {len(todo)} notebooks")
     return 0
 
 
@@ -159,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="execute the notebooks and write summary.md")
     p.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. --only 00 02")
     p.add_argument("--out", help="output folder (default runs/<timestamp>)")
-    r = sub.add_parser("readme", help="refresh README.md's results from the notebooks")
-    r.add_argument("--readme", default=str(ROOT / "README.md"))
+    r = sub.add_parser("readme", help="write RESULTS.md from the notebooks' headline cells")
+    r.add_argument("--results", default=str(ROOT / "RESULTS.md"), help="the file to write")
     a = sub.add_parser("adopt", help="copy a run's executed notebooks into notebooks/")
     a.add_argument("run", help="the run folder, runs/<timestamp>")
     a.add_argument("--only", nargs="*", help="notebook numbers to adopt")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from .policy import Policy
 from .tasks import Task, task_dict, validate_labels
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "plus", "star")
@@ -117,10 +118,20 @@ class MultiTaskData:
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_count(name: str, n: int, minimum: int = 1) -> int:
+def check_count(name: str, n: int, minimum: int = 1) -> int:
+    """``n`` as an int, checked to be an integer of at least ``minimum`` (a size).
+
+    Raises:
+        ValueError: naming ``name``, the minimum and the value seen.
+
+    Introduced in notebook 00.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}.")
     return int(n)
+
+
+_check_count = check_count  # the name this module's dataset makers call it by
 
 
 def _resize_matrix(n_out: int, n_in: int) -> np.ndarray:
@@ -517,11 +528,11 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
 
     Args:
         split: a :class:`Split` or ``(images, labels)``.
-        tasks: the tasks whose labels to yield; ``None``: ``augment.tasks`` if present,
-            else every label.
+        tasks: the tasks whose labels to yield; ``None``: the policy's tasks if ``augment``
+            is a :class:`~mtl_utils.policy.Policy`, else every label.
         shuffle: reshuffle every epoch (seeded); ``False`` to evaluate or predict.
-        augment: a policy from :mod:`mtl_utils.augment`, called as
-            ``augment(images, labels, seed)`` on each batch. Tasks the policy ``emits``
+        augment: a policy (:mod:`mtl_utils.augment`, :mod:`mtl_utils.text`) or any callable,
+            called as ``augment(images, labels, seed)`` on each batch. Tasks a policy ``emits``
             (auxiliary tasks) need no labels in ``split``.
         per_task_inputs: ``True`` (or task names) to feed models built with
             ``per_task_inputs=True``: the image is repeated as ``{task: image}`` unless the
@@ -538,10 +549,11 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     Introduced in notebook 00; augmentation in notebook 04.
     """
     images, labels = (split.images, split.labels) if isinstance(split, Split) else split
-    batch_size = _check_count("batch_size", batch_size)
-    if tasks is None:
-        tasks = getattr(augment, "tasks", None)
-    emitted = set(getattr(augment, "emits", ()))  # labels the policy writes itself
+    batch_size = check_count("batch_size", batch_size)
+    policy = augment if isinstance(augment, Policy) else None  # a plain callable declares nothing
+    if tasks is None and policy is not None:
+        tasks = policy.tasks
+    emitted = set(policy.emits if policy is not None else ())  # labels the policy writes itself
     if tasks is None:
         labels = dict(labels)
     else:

@@ -32,12 +32,13 @@ from .data import MultiTaskData, to_dataset
 from .models import (
     ENCODERS,
     SCHEDULES,
-    _own_keras_seeds,
     build_shared_model,
     compile_model,
     count_params,
     learning_rate_schedule,
+    own_keras_seeds,
 )
+from .policy import Policy
 from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks as ex.*
     CHANCE,
     chance_levels,
@@ -257,17 +258,18 @@ def train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: C
     Introduced in notebook 01.
     """
     seed_everything(seed)
-    with _own_keras_seeds(seed):
+    with own_keras_seeds(seed):
         return _train_and_evaluate(data, tasks, config, seed, splits, verbose)
 
 
 def _train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
                         seed: int, splits: Sequence[str], verbose: int):
     policy = config.augment(tasks) if config.augment is not None else None
+    declared = policy if isinstance(policy, Policy) else None  # a plain callable declares nothing
     # auxiliary tasks whose labels the policy writes join the model's tasks
-    tasks = {**tasks, **{n: policy.tasks[n] for n in getattr(policy, "emits", ())}}
+    tasks = {**tasks, **{n: policy.tasks[n] for n in (declared.emits if declared else ())}}
     # one view per task: one input per task (image or text policies say so)
-    per_task = getattr(policy, "views_per_task", False)
+    per_task = bool(declared and declared.views_per_task)
     model = _model_for(data, tasks, config, per_task)
     # One iterator for all epochs (repeat + steps_per_epoch): the same batches as a new
     # iterator per epoch, without restarting the pipeline every epoch.
@@ -290,7 +292,7 @@ def _train_and_evaluate(data: MultiTaskData, tasks: Mapping[str, Task], config: 
     hist.history["epoch_seconds"] = epoch_seconds
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     # auxiliary tasks (labels a policy writes) get an untransformed image's labels
-    evaluation = policy.for_evaluation() if hasattr(policy, "for_evaluation") else None
+    evaluation = declared.for_evaluation() if declared else None
     for split in splits:
         ds = to_dataset(data.split(split), tasks, 256, shuffle=False, augment=evaluation,
                         per_task_inputs=per_task)

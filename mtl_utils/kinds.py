@@ -21,7 +21,8 @@ Introduced in notebook 00 (and in notebook 10 for kinds of your own).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
@@ -31,12 +32,13 @@ from keras import layers, ops
 
 from . import geometry
 from .geometry import TWO_PI
+from .registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tasks import Task
 
 #: Every label kind by name, filled in as :class:`LabelKind` subclasses are defined.
-LABEL_KINDS: dict[str, LabelKind] = {}
+LABEL_KINDS: Registry[LabelKind] = Registry("label kind", "mtl_utils.kinds.LABEL_KINDS")
 HEAD_POOLS: tuple[str, ...] = ("flatten", "max", "avg")
 
 
@@ -117,46 +119,84 @@ def scaled(fn, scale: float):
 
 
 # ------------------------------------------------------------------------ the base
+@dataclass(frozen=True)
+class TaskField:
+    """A :class:`~mtl_utils.tasks.Task` field that a label kind takes: its default (a Task
+    that does not set the field reads the default) and what it means.
+
+    Introduced in notebook 10.
+    """
+
+    default: Any = None
+    doc: str = ""
+
+
 class LabelKind:
     """Base class of label kinds; a subclass with a ``name`` registers itself.
 
-    Class attributes say what a kind is; besides the obvious ones: ``metric`` (as in Keras
-    logs ``<task>_<metric>``), ``pool`` (the head's default), ``mixable`` (MixUp/CutMix can
-    mix two labels), ``uncertainty_coefficient`` (1 for classification likelihoods, 1/2 for
-    Gaussian ones; Kendall et al. 2018), ``task_fields`` (kind-specific Task fields it takes).
-    Methods say what it does; the defaults fit a label that geometry does not move.
+    Class attributes say what a kind is; besides the obvious ones: ``fields`` (the Task
+    fields of this kind, ``{name: TaskField}``: ``Task(..., num_classes=5)`` for a class
+    task, readable as ``task.num_classes``), ``metric`` (as in Keras logs
+    ``<task>_<metric>``) with ``higher_is_better`` and ``metric_display`` (how the metric is
+    shown when not in the task's own ``unit``, e.g. ``(100.0, "%")`` for a fraction),
+    ``pool`` (the head's default), ``mixable`` (MixUp/CutMix can mix two labels),
+    ``uncertainty_coefficient`` (1 for classification likelihoods, 1/2 for Gaussian ones;
+    Kendall et al. 2018). Methods say what it does; the defaults fit a label that geometry
+    does not move.
 
-    Introduced in notebook 00.
+    Raises:
+        ValueError: a name another kind class has (``LABEL_KINDS.unregister(name)`` first).
+
+    Introduced in notebook 00 (and in notebook 10 for kinds of your own).
     """
 
     name: ClassVar[str] = ""
+    fields: ClassVar[Mapping[str, TaskField]] = {}
     metric: ClassVar[str] = "error"
     higher_is_better: ClassVar[bool] = False
+    metric_display: ClassVar[tuple[float, str] | None] = None
     pool: ClassVar[str] = "max"
     activation: ClassVar[str] = "sigmoid"
     dtype: ClassVar[str] = "float32"
     mixable: ClassVar[bool] = False
     uncertainty_coefficient: ClassVar[float] = 0.5
     draw_first: ClassVar[bool] = False  # drawn before the others (it anchors them)
-    task_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.name:
-            LABEL_KINDS[cls.name] = cls()
+        if "name" in cls.__dict__ and cls.name:
+            LABEL_KINDS.register(cls.name, cls())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
     # ----------------------------------------------------------------- the spec
     def validate(self, task: Task) -> None:
-        """Raise ``ValueError`` if ``task`` sets a field this kind does not take."""
-        for attr in ("num_classes", "class_names", "flip_class_map"):
-            if attr not in self.task_fields and getattr(task, attr) is not None:
-                raise ValueError(f"Task {task.name!r}: {attr} is only for class tasks, "
-                                 f"not kind {self.name!r}.")
-        if "scale_equivariant" not in self.task_fields and task.scale_equivariant:
-            raise ValueError(f"Task {task.name!r}: scale_equivariant is only for scalar tasks.")
+        """Raise ``ValueError`` if ``task``'s fields do not fit this kind (the base checks
+        nothing: :class:`~mtl_utils.tasks.Task` already refuses fields of other kinds)."""
+
+    def describe(self, task: Task) -> str:
+        """What the kind adds to :meth:`Task.describe <mtl_utils.tasks.Task.describe>`
+        after the kind's name, e.g. ``", 5 classes"`` (default nothing)."""
+        return ""
+
+    def table_columns(self, task: Task) -> dict[str, Any]:
+        """Columns the kind adds to :func:`~mtl_utils.tasks.task_table` (default none)."""
+        return {}
+
+    def display_scale(self, task: Task) -> tuple[float, str]:
+        """``(factor, unit)`` for showing the primary metric: :attr:`metric_display`, or the
+        value as logged in the task's ``unit``."""
+        return self.metric_display or (1.0, task.unit)
+
+    def metric_unit(self, task: Task, metric: str) -> str:
+        """The unit of a logged metric's raw value: the task's ``unit`` for the primary
+        metric unless the kind shows it otherwise (a fraction shown in %), else none."""
+        return task.unit if metric == self.metric and self.metric_display is None else ""
+
+    def directions(self, task: Task) -> dict[str, bool]:
+        """Whether higher is better, for every metric the kind logs (and the loss)."""
+        return {"loss": False, self.metric: self.higher_is_better}
 
     def label_shape(self, task: Task, image_shape: Sequence[int]) -> tuple[int, ...]:
         """Per-example label shape for images of shape ``(H, W, C)``."""
@@ -268,16 +308,19 @@ class ClassKind(LabelKind):
     """A class index (or a soft label over the classes, after MixUp/CutMix)."""
 
     name = "class"
+    fields = {"num_classes": TaskField(None, "number of classes (at least 2)"),
+              "class_names": TaskField(None, "one name per class, for tables and plots"),
+              "flip_class_map": TaskField(None, "the class each class becomes under a "
+                                                "horizontal flip (a permutation)")}
     metric = "accuracy"
     higher_is_better = True
+    metric_display = (100.0, "%")
     activation = "softmax"
     dtype = "int32"
     mixable = True
     uncertainty_coefficient = 1.0
-    task_fields = frozenset({"num_classes", "class_names", "flip_class_map"})
 
     def validate(self, task: Task) -> None:
-        super().validate(task)
         if task.num_classes is None or int(task.num_classes) < 2:
             raise ValueError(f"Task {task.name!r}: a class task needs num_classes >= 2, "
                              f"got {task.num_classes!r}.")
@@ -288,6 +331,12 @@ class ClassKind(LabelKind):
                 range(task.num_classes)):
             raise ValueError(f"Task {task.name!r}: flip_class_map {task.flip_class_map!r} is "
                              f"not a permutation of range({task.num_classes}).")
+
+    def describe(self, task):
+        return f", {task.num_classes} classes"
+
+    def table_columns(self, task):
+        return {"classes": task.num_classes}
 
     def label_shape(self, task, image_shape):
         return ()
@@ -388,6 +437,7 @@ class MaskKind(LabelKind):
     name = "mask"
     metric = "iou"
     higher_is_better = True
+    metric_display = (100.0, "%")
     pool = "none"
     mixable = True
     uncertainty_coefficient = 1.0
@@ -450,7 +500,15 @@ class ScalarKind(LabelKind):
     is multiplied in physical units by ``sqrt|det A|``, the area scale of the transform."""
 
     name = "scalar"
-    task_fields = frozenset({"scale_equivariant"})
+    fields = {"scale_equivariant": TaskField(False, "the physical quantity scales with a "
+                                                    "zoom (an object's size)"),
+              "value_range": TaskField((0.0, 1.0), "physical (lo, hi): label = "
+                                                   "(x - lo) / (hi - lo)")}
+
+    def validate(self, task):
+        lo, hi = task.value_range
+        if not hi > lo:
+            raise ValueError(f"Task {task.name!r}: value_range {task.value_range} needs hi > lo.")
 
     def move(self, task, y, matrices, height, width, hflip):
         if not task.scale_equivariant:
@@ -532,9 +590,9 @@ def get_kind(name: str) -> LabelKind:
     """The label kind called ``name``.
 
     Raises:
-        ValueError: an unknown kind, listing the known ones.
+        ValueError: an unknown kind, listing the known ones (define a :class:`LabelKind`
+            subclass for a new one).
+
+    Introduced in notebook 00.
     """
-    if name not in LABEL_KINDS:
-        raise ValueError(f"unknown label kind {name!r}; choose one of "
-                         f"{', '.join(LABEL_KINDS)} (or define a LabelKind subclass).")
-    return LABEL_KINDS[name]
+    return LABEL_KINDS.lookup(name)

@@ -24,6 +24,7 @@ from .fast_layers import (  # noqa: F401 - public here too (notebooks 01, 08)
     rebuild_fast_conv,
 )
 from .tasks import Task, task_dict
+from .weighting import MultiTaskModel, WeightingStrategy
 
 try:  # where Keras 3 draws the seeds of unseeded initializers and layers (private)
     from keras.src.random import seed_generator as _keras_seeds
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - another Keras: its own seeding, untouc
 
 class _KerasSeedSource:
     """Stands in for Python's ``random`` as Keras' source of default seeds: the generator
-    :func:`_own_keras_seeds` gave the current thread, else Python's global ``random``."""
+    :func:`own_keras_seeds` gave the current thread, else Python's global ``random``."""
 
     def __init__(self, fallback: Any) -> None:
         self.fallback = fallback
@@ -44,12 +45,15 @@ class _KerasSeedSource:
 
 
 @contextlib.contextmanager
-def _own_keras_seeds(seed: int):
+def own_keras_seeds(seed: int):
     """Within the block, and in this thread only, Keras draws default seeds from a generator
     seeded like ``random.seed(seed)`` instead of Python's global ``random``, which other
     threads draw from too (a Dask worker's event loop does while a task runs, so a model
     built there got initial weights other than its seed's). The same draws when nothing
-    interferes; overlapping runs in several threads each keep their own."""
+    interferes; overlapping runs in several threads each keep their own.
+
+    Introduced in notebook 01 (every run of :func:`mtl_utils.experiments.run_config`).
+    """
     source = getattr(_keras_seeds, "python_random", None)
     if source is None:
         yield
@@ -197,7 +201,8 @@ def learning_rate_schedule(peak: float, total_steps: int, schedule: str = "cosin
 
 def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task],
                   learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3,
-                  loss_weights: Mapping[str, float] | None = None, weighting=None,
+                  loss_weights: Mapping[str, float] | None = None,
+                  weighting: WeightingStrategy | None = None,
                   optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
     """Compile with each task's loss and metrics (from its ``Task``) and Adam.
 
@@ -214,10 +219,9 @@ def compile_model(model: keras.Model, tasks: Iterable[Task] | Mapping[str, Task]
         unknown = sorted(set(loss_weights) - set(tasks))
         if unknown:
             raise ValueError(f"loss_weights name unknown task(s) {unknown}; tasks: {list(tasks)}.")
-    # A strategy knows the model class whose train_step runs it (weighting.MultiTaskModel).
-    if weighting is not None and not isinstance(model, weighting.model_class):
+    if weighting is not None and not isinstance(model, MultiTaskModel):
         raise ValueError(
-            f"weighting={weighting!r} needs a {weighting.model_class.__name__}, but model "
+            f"weighting={weighting!r} needs a MultiTaskModel, but model "
             f"{model.name!r} is a {type(model).__name__}; build it with "
             "build_shared_model(..., weighting=...) (compile=False to compile later).")
     kwargs = {} if weighting is None else {"weighting": weighting}
@@ -259,7 +263,8 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
                        encoder_options: Mapping[str, Any] | None = None,
                        head_pool: str | Mapping[str, str] | None = None, hidden: int = 64,
                        per_task_inputs: bool = False, share_encoder: bool = True,
-                       weighting=None, learning_rate: float = 1e-3,
+                       weighting: WeightingStrategy | None = None,
+                       learning_rate: float = 1e-3,
                        loss_weights: Mapping[str, float] | None = None, compile: bool = True,
                        name: str = "shared") -> keras.Model:
     """Hard parameter sharing: one encoder ``g`` and a head per task, ``f_t = head_t(g(x))``;
@@ -330,7 +335,7 @@ def build_shared_model(tasks: Iterable[Task] | Mapping[str, Task], input_shape: 
         # Keras matches a dict of inputs by key and warns when keys and names differ.
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
         model = (keras.Model(inputs, outputs, name=name) if weighting is None
-                 else weighting.model_class(inputs, outputs, tasks=tasks, name=name))
+                 else MultiTaskModel(inputs, outputs, tasks=tasks, name=name))
     if compile:
         compile_model(model, tasks, learning_rate, loss_weights, weighting)
     return model

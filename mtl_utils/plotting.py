@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .stats import _metric_label
+from .stats import metric_label
 from .tasks import Task, task_dict
 
 #: The style of the course's figures (small, modest dpi), applied inside each function
@@ -134,7 +134,7 @@ def plot_history(history: pd.DataFrame | Mapping[str, Sequence[float]],
             ax.plot(curve.index, curve.values, label=config or None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
-        unit = f" ({task.unit})" if task.unit and suffix == "error" else ""
+        unit = f" ({task.metric_unit(suffix)})" if task.metric_unit(suffix) else ""
         ax.set_ylabel("loss weight" if what == "weight" else f"train {suffix}{unit}")
     handles, labels_ = axes[0, 0].get_legend_handles_labels()
     if any(labels_):
@@ -174,7 +174,7 @@ def plot_results(summary: pd.DataFrame, tasks: Mapping[str, Task], title: str | 
             ax.legend(fontsize=6, loc="lower right" if t.higher_is_better else "upper right")
         pad = 0.15 * (hi - lo + 1e-9)
         ax.set_ylim(max(0.0, lo - pad) if t.higher_is_better else 0.0, hi + pad)
-        ax.set_title(_metric_label(t), fontsize=8)
+        ax.set_title(metric_label(t), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -218,8 +218,8 @@ def plot_pareto(summary: pd.DataFrame, x_task: Task, y_task: Task, title: str | 
                  for t in (x_task, y_task) if t.name in chance]
         ax.text(0.02, 0.02, "chance: " + ", ".join(parts), transform=ax.transAxes,
                 fontsize=7, color="0.3")
-    ax.set_xlabel(_metric_label(x_task))
-    ax.set_ylabel(_metric_label(y_task))
+    ax.set_xlabel(metric_label(x_task))
+    ax.set_ylabel(metric_label(y_task))
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)

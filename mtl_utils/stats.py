@@ -78,8 +78,12 @@ def _direction(low: float, high: float, sign: float = 1.0, noise: str = "within 
             "worse" if sign * low < 0 and sign * high < 0 else noise)
 
 
-def _metric_label(task: Task) -> str:
-    """``"name metric (unit) ↑"``: a task's primary metric, display unit and direction."""
+def metric_label(task: Task) -> str:
+    """``"name metric (unit) ↑"``: a task's primary metric, display unit and direction (an
+    axis label or column name).
+
+    Introduced in notebook 01.
+    """
     unit = task.display_scale[1]
     return f"{task.name} {task.metric}{f' ({unit})' if unit else ''} " + (
         "↑" if task.higher_is_better else "↓")
@@ -166,7 +170,7 @@ def format_summary(summary: pd.DataFrame, tasks: Mapping[str, Task], digits: int
         col = [f"{a:.{d}f} ± {b:.{d}f}" for a, b in zip(m, s)]
         if chance is not None:
             col.append(f"{chance[name] * scale:.{d}f}" if name in chance else "")
-        out[_metric_label(tasks[name])] = col
+        out[metric_label(tasks[name])] = col
     index = list(summary.index) + ([CHANCE] if chance is not None else [])
     return pd.DataFrame(out, index=pd.Index(index, name=summary.index.name))
 

@@ -9,66 +9,126 @@ Introduced in notebook 00.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .kinds import HEAD_POOLS, LabelKind, get_kind
+from .kinds import HEAD_POOLS, LABEL_KINDS, LabelKind, get_kind
+
+#: The fields every Task has, whatever its kind (the kind's own come as keywords).
+COMMON_FIELDS: tuple[str, ...] = ("name", "kind", "not_invariant_to", "metric_scale", "unit",
+                                  "depends_on", "head_pool")
 
 
-@dataclass(frozen=True)
+def _frozen(value: Any) -> Any:
+    """A field value made hashable: lists become tuples, sets frozensets."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(value)
+    return value
+
+
+def _own_fields(task: str, kind: LabelKind, given: Mapping[str, Any]
+                ) -> tuple[tuple[str, Any], ...]:
+    """The kind's fields ``given`` sets to other than their defaults, as sorted pairs.
+
+    Raises:
+        ValueError: a field of another kind set to other than its default.
+        TypeError: a field no kind takes, or one that clashes with a Task attribute.
+    """
+    kept = {}
+    for key, value in given.items():
+        value = _frozen(value)
+        if key in kind.fields:
+            if hasattr(Task, key):
+                raise TypeError(f"label kind {kind.name!r}: field {key!r} clashes with a Task "
+                                "attribute; give the field another name.")
+            if value != _frozen(kind.fields[key].default):
+                kept[key] = value
+            continue
+        owners = [k for k in LABEL_KINDS.values() if key in k.fields]
+        if not owners:
+            raise TypeError(f"Task {task!r}: unknown field {key!r}; kind {kind.name!r} takes "
+                            f"{sorted(kind.fields) or 'no fields of its own'}.")
+        if any(value != _frozen(k.fields[key].default) for k in owners):
+            raise ValueError(f"Task {task!r}: {key} is only for "
+                             f"{'/'.join(k.name for k in owners)} tasks, not kind "
+                             f"{kind.name!r}.")
+    return tuple(sorted(kept.items()))
+
+
+@dataclass(frozen=True, init=False)
 class Task:
     """One prediction target of a multi-task model.
 
     Args:
         name: label key and Keras output name; a Python identifier.
         kind: a label kind's name (:data:`mtl_utils.kinds.LABEL_KINDS`).
-        num_classes, class_names: class tasks only (at least 2 classes; one name each).
         not_invariant_to: augmentation op names that would make this label wrong; policies
             refuse them unless built with ``naive=True``.
-        flip_class_map: class tasks: the class each class becomes under a horizontal flip.
-        scale_equivariant: scalar tasks: the physical quantity scales with zoom (a size).
-        value_range: scalar tasks: physical ``(lo, hi)``, ``label = (x - lo) / (hi - lo)``.
         metric_scale: factor turning the primary error metric into ``unit`` (pixels).
+        unit: the unit of the task's error metric (``"px"``).
         depends_on: words a text label depends on, which label-respecting text policies
             never delete or move (notebook 09).
         head_pool: the head's pooling: ``"max"`` for labels that do not depend on where the
             object is, ``"flatten"`` for labels tied to a place; ``None``: the kind's default.
+        **fields: the kind's own fields (its ``fields``), e.g. ``num_classes``,
+            ``class_names`` and ``flip_class_map`` for class tasks, ``scale_equivariant``
+            and ``value_range`` for scalar tasks; read back as attributes
+            (``task.num_classes``), the kind's default where not set.
 
     Raises:
-        ValueError: unknown kind, bad name, or fields that do not fit the kind.
+        ValueError: unknown kind, bad name, a field of another kind, or fields that do not
+            fit the kind.
+        TypeError: a field no label kind takes.
 
     Introduced in notebook 00.
     """
 
     name: str
     kind: str
-    num_classes: int | None = None
-    class_names: tuple[str, ...] | None = None
-    not_invariant_to: frozenset[str] = field(default_factory=frozenset)
-    flip_class_map: tuple[int, ...] | None = None
-    scale_equivariant: bool = False
-    value_range: tuple[float, float] = (0.0, 1.0)
-    metric_scale: float = 1.0
-    unit: str = ""
-    depends_on: frozenset[str] = field(default_factory=frozenset)
-    head_pool: str | None = None
+    not_invariant_to: frozenset[str]
+    metric_scale: float
+    unit: str
+    depends_on: frozenset[str]
+    head_pool: str | None
+    #: The kind's fields this task sets (to other than their defaults), as sorted pairs.
+    options: tuple[tuple[str, Any], ...]
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"Task name {self.name!r} is not a Python identifier; use letters, "
+    def __init__(self, name: str, kind: str, *, not_invariant_to: Iterable[str] = frozenset(),
+                 metric_scale: float = 1.0, unit: str = "", depends_on: Iterable[str] = frozenset(),
+                 head_pool: str | None = None, options: Iterable[tuple[str, Any]] = (),
+                 **fields: Any) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"Task name {name!r} is not a Python identifier; use letters, "
                              "digits and underscores (it becomes a Keras output name).")
-        object.__setattr__(self, "not_invariant_to", frozenset(self.not_invariant_to))
-        object.__setattr__(self, "depends_on", frozenset(self.depends_on))
-        self.label_kind.validate(self)
-        if self.head_pool is not None and self.head_pool not in HEAD_POOLS:
-            raise ValueError(f"Task {self.name!r}: unknown head_pool {self.head_pool!r}; "
+        label_kind = get_kind(kind)
+        for key, value in (("name", name), ("kind", kind), ("metric_scale", metric_scale),
+                           ("unit", unit), ("head_pool", head_pool),
+                           ("not_invariant_to", frozenset(not_invariant_to)),
+                           ("depends_on", frozenset(depends_on)),
+                           ("options", _own_fields(name, label_kind, {**dict(options), **fields}))):
+            object.__setattr__(self, key, value)
+        label_kind.validate(self)
+        if head_pool is not None and head_pool not in HEAD_POOLS:
+            raise ValueError(f"Task {name!r}: unknown head_pool {head_pool!r}; "
                              f"choose one of {', '.join(HEAD_POOLS)} or None.")
-        lo, hi = self.value_range
-        if not hi > lo:
-            raise ValueError(f"Task {self.name!r}: value_range {self.value_range} needs hi > lo.")
+
+    def __getattr__(self, field_name: str) -> Any:
+        # Only reached for names that are not attributes: the kind's fields.
+        if field_name.startswith("_") or field_name in ("kind", "options"):
+            raise AttributeError(field_name)
+        own = get_kind(self.kind).fields
+        if field_name in own:
+            return dict(self.options).get(field_name, own[field_name].default)
+        owners = [k.name for k in LABEL_KINDS.values() if field_name in k.fields]
+        if owners:
+            raise AttributeError(f"Task {self.name!r} is a {self.kind} task: {field_name} is "
+                                 f"a field of {'/'.join(owners)} tasks.")
+        raise AttributeError(f"'Task' object has no attribute {field_name!r}")
 
     # ----------------------------------------------------------------- properties
     @property
@@ -93,9 +153,17 @@ class Task:
 
     @property
     def display_scale(self) -> tuple[float, str]:
-        """``(factor, unit)`` for showing the primary metric: accuracy and IoU in ``"%"``,
-        errors in their ``unit``."""
-        return (100.0, "%") if self.metric in ("accuracy", "iou") else (1.0, self.unit)
+        """``(factor, unit)`` for showing the primary metric, as its kind says: accuracy and
+        IoU in ``"%"``, errors in the task's ``unit``."""
+        return self.label_kind.display_scale(self)
+
+    def metric_unit(self, metric: str) -> str:
+        """The unit of a logged metric's raw value (``"px"`` for a position error, ``""``
+        for an accuracy, a fraction).
+
+        Introduced in notebook 01.
+        """
+        return self.label_kind.metric_unit(self, metric)
 
     @property
     def pool(self) -> str:
@@ -140,53 +208,56 @@ class Task:
         """Whether a higher value is better for any logged metric of this task.
 
         Raises:
-            ValueError: a metric name with no known direction.
+            ValueError: a metric whose direction the task's kind does not declare.
         """
-        if metric == self.metric:
-            return self.higher_is_better
-        if metric in ("accuracy", "iou"):
-            return True
-        if metric in ("error", "loss", "mae", "mse"):
-            return False
-        raise ValueError(f"unknown direction for metric {metric!r} of task {self.name!r}.")
+        directions = self.label_kind.directions(self)
+        if metric not in directions:
+            raise ValueError(f"unknown direction for metric {metric!r} of task {self.name!r}: "
+                             f"kind {self.kind!r} declares {sorted(directions)}; add it to "
+                             "the kind's directions().")
+        return directions[metric]
 
     def describe(self) -> str:
-        """One line for tables: name, kind, and what the metric means."""
+        """One line for tables: name, kind (and what the kind adds), what the metric means."""
         unit = f" ({self.unit})" if self.unit else ""
         direction = "higher" if self.higher_is_better else "lower"
-        extra = f", {self.num_classes} classes" if self.kind == "class" else ""
-        return f"{self.name}: {self.kind}{extra}; metric {self.metric}{unit}, {direction} is better"
+        return (f"{self.name}: {self.kind}{self.label_kind.describe(self)}; metric "
+                f"{self.metric}{unit}, {direction} is better")
 
     # --------------------------------------------------------------- serialisation
     def get_config(self) -> dict[str, Any]:
-        """Every field as plain JSON values; ``Task.from_config`` reverses it."""
+        """Every field (the common ones, then the kind's that are set) as plain JSON
+        values; ``Task.from_config`` reverses it."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = (sorted(v) if isinstance(v, frozenset) else
-                           list(v) if isinstance(v, tuple) else v)
+        for key, v in [*((k, getattr(self, k)) for k in COMMON_FIELDS), *self.options]:
+            out[key] = (sorted(v) if isinstance(v, frozenset) else
+                        list(v) if isinstance(v, tuple) else v)
         return out
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Task:
-        """The task described by :meth:`get_config`."""
-        cfg = dict(config)
-        for key in ("class_names", "flip_class_map", "value_range"):
-            if cfg.get(key) is not None:
-                cfg[key] = tuple(cfg[key])
-        return cls(**cfg)  # __post_init__ turns the word lists into frozensets
+        """The task described by :meth:`get_config` (lists become tuples, word lists
+        frozensets; fields of other kinds left at their defaults, as older configs hold
+        them, are dropped)."""
+        return cls(**config)
 
 
 def task_table(tasks: Iterable[Task] | Mapping[str, Task]):
-    """A pandas table of tasks: kind, classes, metric, direction, ops not invariant to.
+    """A pandas table of tasks: kind, the columns kinds add (classes), metric, direction,
+    ops not invariant to.
 
     Introduced in notebook 00.
     """
-    return pd.DataFrame([{"task": t.name, "kind": t.kind, "classes": t.num_classes or "",
-                          "metric": t.metric + (f" ({t.unit})" if t.unit else ""),
-                          "better": "higher" if t.higher_is_better else "lower",
-                          "not invariant to": ", ".join(sorted(t.not_invariant_to)) or "-"}
-                         for t in task_dict(tasks).values()]).set_index("task")
+    rows, added = [], {}
+    for t in task_dict(tasks).values():
+        extra = t.label_kind.table_columns(t)
+        added.update(dict.fromkeys(extra))
+        rows.append({"task": t.name, "kind": t.kind, **extra,
+                     "metric": t.metric + (f" ({t.unit})" if t.unit else ""),
+                     "better": "higher" if t.higher_is_better else "lower",
+                     "not invariant to": ", ".join(sorted(t.not_invariant_to)) or "-"})
+    columns = ["task", "kind", *added, "metric", "better", "not invariant to"]
+    return pd.DataFrame([{c: r.get(c, "") for c in columns} for r in rows]).set_index("task")
 
 
 # ------------------------------------------------------------------- lookup, checks

@@ -447,7 +447,8 @@ def test_article_preset_reproduces_the_legacy_settings_and_units():
                           A.Zoom(0.2, isotropic=False), A.HFlip(0.5))
     corrected = A.article_preset([SHAPE], corrected=True)
     assert corrected.ops[2].degrees == pytest.approx(11.459, abs=1e-3)
-    m, hflip = policy.sample_matrices(2000, 64, 64, SEED)
+    drawn = policy.run(np.zeros((2000, 64, 64, 1), np.float32), None, SEED).transform
+    m, hflip = drawn.matrices, drawn.hflip
     lin = m.numpy()[:, :2, :2]
     det = np.abs(np.linalg.det(lin))
     # |det| = 1 / (zx zy cos(shear)) with zx, zy ~ U[0.8, 1.2] drawn independently

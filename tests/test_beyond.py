@@ -22,7 +22,8 @@ ROUND_TRIP = (SIDE, POSITION, MASK, SIZE_TASK, ANGLE)
 @pytest.mark.parametrize("name", A.GEOMETRIC_OPS)
 def test_the_inverse_of_every_geometric_op_composes_to_the_identity(name):
     op = A.pool_op(name) if A.OP_CLASSES[name].pool is not None else A.make_op(name)
-    m, _ = A.shared([op], [POSITION]).sample_matrices(16, 32, 24, SEED)
+    m = A.shared([op], [POSITION]).run(np.zeros((16, 32, 24, 1), np.float32), None,
+                                       SEED).transform.matrices
     np.testing.assert_allclose(geometry.invert(m) @ m, np.tile(np.eye(3), (16, 1, 1)),
                                atol=1e-5)
 
@@ -137,7 +138,8 @@ def test_auxiliary_labels_equal_the_drawn_parameters():
     x0, y0 = inner(images, pick(labels, [POSITION]), SEED)
     np.testing.assert_array_equal(x, x0)  # the same view, labels moved the same way
     np.testing.assert_array_equal(y["position"], y0["position"])
-    m, hflip = inner.sample_matrices(16, 32, 32, SEED)
+    drawn = inner.run(images, pick(labels, [POSITION]), SEED).transform
+    m, hflip = drawn.matrices, drawn.hflip
     det = np.linalg.det(m.numpy()[:, :2, :2])
     np.testing.assert_allclose(y["zoom"][:, 0], (np.sqrt(np.abs(det)) - 0.5) / 1.0, atol=1e-6)
     np.testing.assert_array_equal(y["flipped"], hflip.numpy().astype(int))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mtl_utils import experiments as ex
-from mtl_utils.models import _own_keras_seeds, build_shared_model
+from mtl_utils.models import build_shared_model, own_keras_seeds
 from mtl_utils.tasks import Task
 
 ACC = Task("acc", "class", num_classes=3)
@@ -313,7 +313,7 @@ def test_concat_configs_renames_one_config_per_part(tiny):
 # ------------------------------------------------------------------------ seeding
 def _initial_weights(seed: int, interfere=None) -> list[np.ndarray]:
     ex.seed_everything(seed)
-    with _own_keras_seeds(seed):  # as train_and_evaluate runs
+    with own_keras_seeds(seed):  # as train_and_evaluate runs
         if interfere is not None:
             interfere()
         model = build_shared_model([ACC, ERR], (12, 12, 3), filters=(4,), compile=False)

@@ -1,8 +1,10 @@
 """Extending the package: a new augmentation op is one class, a new label kind is one class.
 
-Both are defined here, in the test file alone, and then used through the public API: the op
-in shared, per-task and random policies (and the op contract); the kind through augmentation,
-a model head, training, statistics and a plot.
+Both are defined here, in this test module alone (not in an op or kind module of the
+package), and then used through the public API only: the op joins RandAugment's default
+pool by its ``pool`` setting and flows through augmentation, training and a plot; the kind
+takes a Task field of its own (the number of points) and flows through augmentation, a
+model head, training, statistics and a plot. Every registry refuses a reused name.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from test_op_contract import check_op_contract
 from toys import MASK, POSITION, SHAPE, centroids, object_batch, pick
 
 from mtl_utils import augment as A
-from mtl_utils import geometry, kinds, plotting, stats
-from mtl_utils.augment import GeometricOp
+from mtl_utils import geometry, kinds, plotting, stats, text
+from mtl_utils import weighting as W
 from mtl_utils.data import to_dataset
 from mtl_utils.models import build_shared_model
 from mtl_utils.tasks import Task
@@ -33,10 +35,11 @@ matplotlib.use("Agg")
 # ------------------------------------------------------------------------ a new op
 @pytest.fixture(scope="module")
 def stretch():
-    """``Stretch``: a horizontal stretch by ``U[1 - amount, 1 + amount]``; one class."""
+    """``Stretch``: a horizontal stretch by ``U[1 - amount, 1 + amount]``; one class, with
+    the public draw helpers only."""
 
     @dataclass(frozen=True)
-    class Stretch(GeometricOp):
+    class Stretch(A.GeometricOp):
         amount: float = 0.2
         p: float = 1.0
         name: ClassVar[str] = "stretch"
@@ -46,11 +49,11 @@ def stretch():
         changes_scale: ClassVar[bool] = True
 
         def matrices(self, seed, n, height, width, strength):
-            u = A._core.signed_unit(seed, n, strength)
+            u = A.signed_unit(seed, n, strength)
             return geometry.zoom(1.0 / (1.0 + self.amount * u), tf.ones([n]))
 
     yield Stretch
-    del A.OP_CLASSES["stretch"]  # leave the registry as the other tests expect it
+    A.OP_CLASSES.unregister("stretch")  # leave the registry as the other tests expect it
 
 
 def test_a_new_op_is_one_class_used_by_name_and_in_every_policy(stretch):
@@ -61,6 +64,7 @@ def test_a_new_op_is_one_class_used_by_name_and_in_every_policy(stretch):
     assert isinstance(A.make_op("stretch"), stretch)  # known by name
     assert A.op_at("stretch", 5) == stretch(0.2)  # magnitudes from its pool setting
     assert A.label_effect(POSITION, "stretch") == "moved"
+    assert "stretch" in A.GEOMETRIC_OPS and A.MAGNITUDE_FIELDS["stretch"] == ("amount",)
     for policy in (A.shared(["stretch", "hflip"], tasks),
                    A.per_task({"position": [stretch(0.3)], "mask": ["stretch"]}, tasks),
                    A.rand_augment(tasks, 1, 10, pool=[stretch(0.4), "identity"]),
@@ -78,26 +82,65 @@ def test_a_new_op_is_one_class_used_by_name_and_in_every_policy(stretch):
     check_op_contract(stretch(0.4))
 
 
+def test_a_new_op_with_a_pool_setting_joins_rand_augments_default_pool(stretch):
+    assert stretch(0.4) in A.DEFAULT_POOL and stretch(0.4) in A.rand_augment([SHAPE]).pool
+    # Tasks that refuse every other op leave RandAugment's default pool (no pool=) with the
+    # new op alone: what runs is the new op, at magnitude 10 (amount 0.4, sign random).
+    others = frozenset(n for n in A.OP_NAMES if n != "stretch")
+    tasks = {"shape": Task("shape", "class", num_classes=3, not_invariant_to=others),
+             "position": Task("position", "position", not_invariant_to=others),
+             "mask": Task("mask", "mask", not_invariant_to=others)}
+    policy = A.rand_augment(tasks, num_ops=1, magnitude=10)
+    assert [o.name for o in policy.pool] == ["stretch"]
+    images, labels = object_batch(seed=5, n=16, h=32, w=32)
+    labels = pick(labels, tasks.values())
+    run = policy.run(images, labels, tf.constant([3, 4]))
+    m = run.transform.matrices.numpy()  # the run hands back what it drew
+    np.testing.assert_allclose(np.sort(np.unique(m[:, 0, 0].round(5))), [0.6, 1.4])
+    np.testing.assert_allclose(m[:, 1, 1], 1.0)
+    np.testing.assert_allclose(run.labels["position"], centroids(run.labels["mask"].numpy()),
+                               atol=1 / 32)
+    # ...through training (a to_dataset pipeline and a shared model) and a plot
+    keras.utils.set_random_seed(0)
+    model = build_shared_model(tasks, (32, 32, 3), filters=(4, 4))
+    ds = to_dataset((images, labels), tasks, 8, seed=0, augment=policy)
+    history = model.fit(ds, epochs=2, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"]).all()
+    fig = plotting.plot_batch(run.inputs, run.labels, tasks, n=2)
+    cross = fig.axes[0].lines[0].get_data()
+    np.testing.assert_allclose([cross[0][0], cross[1][0]],
+                               run.labels["position"].numpy()[0] * 32 - 0.5)
+
+
 # ------------------------------------------------------------------------ a new kind
 @pytest.fixture(scope="module")
 def keypoints():
-    """``keypoints``: two points on the object, ``(2, 2)`` in ``[0, 1]``; one class."""
+    """``keypoints``: ``num_points`` points on the object, ``(num_points, 2)`` in ``[0, 1]``,
+    the number of points a Task field of the kind's own; one class."""
 
     class KeypointsKind(kinds.LabelKind):
         name = "keypoints"
+        fields = {"num_points": kinds.TaskField(None, "how many points each label has")}
         pool = "flatten"
-        draw_first = False
+
+        def validate(self, task):
+            if not isinstance(task.num_points, int) or task.num_points < 1:
+                raise ValueError(f"Task {task.name!r}: a keypoints task needs num_points >= 1,"
+                                 f" got {task.num_points!r}.")
+
+        def describe(self, task):
+            return f", {task.num_points} points"
 
         def label_shape(self, task, image_shape):
-            return (2, 2)
+            return (task.num_points, 2)
 
         def output_units(self, task):
-            return 4
+            return 2 * task.num_points
 
         def head(self, task, features, image_shape, pool, hidden=64, dropout=0.0):
             x = layers.Dense(hidden, activation="relu")(layers.Flatten()(features))
-            x = layers.Dense(4, activation="sigmoid")(x)
-            return layers.Reshape((2, 2), name=task.name)(x)
+            x = layers.Dense(self.output_units(task), activation="sigmoid")(x)
+            return layers.Reshape((task.num_points, 2), name=task.name)(x)
 
         def metrics(self, task):
             def distance(y_true, y_pred):
@@ -111,8 +154,9 @@ def keypoints():
             return float(np.sqrt((d ** 2).sum(-1)).mean() * task.metric_scale)
 
         def move(self, task, y, matrices, height, width, hflip):
-            points = [kinds.LABEL_KINDS["position"].move(task, y[:, i], matrices, height,
-                                                          width, hflip)[0] for i in range(2)]
+            point = kinds.get_kind("position")
+            points = [point.move(task, y[:, i], matrices, height, width, hflip)[0]
+                      for i in range(task.num_points)]
             return tf.stack(points, axis=1), None
 
         def effect(self, task, op):
@@ -122,14 +166,29 @@ def keypoints():
             ax.plot(y[:, 0] * frame["width"] - 0.5, y[:, 1] * frame["height"] - 0.5, "x",
                     color=color, label="keypoints")
 
-    yield Task("points", "keypoints", metric_scale=32.0, unit="px")
-    del kinds.LABEL_KINDS["keypoints"]
+    yield Task("points", "keypoints", num_points=3, metric_scale=32.0, unit="px")
+    kinds.LABEL_KINDS.unregister("keypoints")
 
 
 def _points(labels):
-    """Two points per object: its centre and a point 3 px to its right."""
+    """Three points per object: its centre, 3 px to its right and 2 px below it."""
     pos = labels["position"]
-    return np.stack([pos, pos + [3 / 32, 0.0]], axis=1).astype(np.float32)
+    return np.stack([pos, pos + [3 / 32, 0.0], pos + [0.0, 2 / 32]], axis=1).astype(np.float32)
+
+
+def test_a_new_label_kind_takes_a_field_of_its_own(keypoints):
+    assert keypoints.num_points == 3 and keypoints.label_shape((32, 32, 3)) == (3, 2)
+    assert keypoints.describe() == "points: keypoints, 3 points; metric error (px), lower is better"
+    assert Task.from_config(keypoints.get_config()) == keypoints
+    assert keypoints != Task("points", "keypoints", num_points=2, metric_scale=32.0, unit="px")
+    with pytest.raises(ValueError, match="num_points >= 1"):
+        Task("p", "keypoints")
+    with pytest.raises(ValueError, match="num_points is only for keypoints tasks"):
+        Task("p", "position", num_points=3)
+    with pytest.raises(TypeError, match="unknown field 'num_point'.*num_points"):
+        Task("p", "keypoints", num_point=3)
+    with pytest.raises(AttributeError, match="num_points is a field of keypoints tasks"):
+        POSITION.num_points  # noqa: B018
 
 
 def test_a_new_label_kind_is_one_class_through_augment_model_training_and_plot(keypoints):
@@ -142,25 +201,84 @@ def test_a_new_label_kind_is_one_class_through_augment_model_training_and_plot(k
     # augmentation moves it like the position kind moves a point
     policy = A.shared([A.Rotate(90), A.HFlip()], tasks)
     _, y = policy(images, labels, tf.constant([5, 6]))
-    np.testing.assert_allclose(y["points"].numpy()[:, 0], y["position"].numpy(), atol=1e-5)
-    gap = np.linalg.norm(y["points"].numpy()[:, 1] - y["points"].numpy()[:, 0], axis=1) * 32
-    np.testing.assert_allclose(gap, 3.0, atol=1e-3)  # rigid: the two points stay 3 px apart
+    points = y["points"].numpy()
+    np.testing.assert_allclose(points[:, 0], y["position"].numpy(), atol=1e-5)
+    for i, gap in ((1, 3.0), (2, 2.0)):  # rigid: the points keep their distances
+        np.testing.assert_allclose(np.linalg.norm(points[:, i] - points[:, 0], axis=1) * 32,
+                                   gap, atol=1e-3)
     # a head, a loss and a metric from the kind; training runs and the error falls
     keras.utils.set_random_seed(0)  # initial weights independent of the tests run before
     model = build_shared_model(tasks, (32, 32, 3), filters=(8, 8), learning_rate=3e-3)
-    assert model.output["points"].shape[1:] == (2, 2)
+    assert model.output["points"].shape[1:] == (3, 2)
     ds = to_dataset((images, labels), tasks, 16, seed=0, augment=policy)
     history = model.fit(ds, epochs=4, verbose=0, shuffle=False)  # the dataset shuffles
     errors = history.history["points_error"]
     assert np.isfinite(errors).all() and errors[-1] < errors[0]
-    # statistics know its direction and its chance level
+    # statistics know its direction, display unit and chance level
     assert not keypoints.higher_is_better and keypoints.constant_baseline(
         labels["points"], labels["points"]) > 0
+    assert keypoints.higher_is_better_for("error") is False
+    assert keypoints.display_scale == (1.0, "px")
+    assert stats.metric_label(keypoints) == "points error (px) ↓"
     assert stats.delta_m({"points": 1.0}, {"points": 2.0}, [keypoints]) == 50.0
     # and plots draw it
     fig = plotting.plot_batch(images, labels, tasks, n=2)
     drawn = [ln for ln in fig.axes[0].lines if ln.get_label() == "keypoints"]
     np.testing.assert_allclose(drawn[0].get_xdata(), labels["points"][0, :, 0] * 32 - 0.5)
+    fig = plotting.plot_history(history.history, {"points": keypoints}, what="metric")
+    assert fig.axes[0].get_ylabel() == "train error (px)"
+
+
+# ------------------------------------------------------------------ the registries
+def test_a_reused_name_in_any_registry_raises_and_names_the_fix():
+    fix = r"already taken by {}; .* cannot reuse it\. Give your class another name, or " \
+          r"unregister the old one first: {}\.unregister\('{}'\)"
+    with pytest.raises(ValueError, match=fix.format(r"mtl_utils\.augment\.geometric\.Rotate",
+                                                    r"mtl_utils\.augment\.OP_CLASSES",
+                                                    "rotate")):
+        @dataclass(frozen=True)
+        class MyRotate(A.GeometricOp):
+            name: ClassVar[str] = "rotate"
+    with pytest.raises(ValueError, match=fix.format(r"mtl_utils\.kinds\.ClassKind",
+                                                    r"mtl_utils\.kinds\.LABEL_KINDS", "class")):
+        class MyClassKind(kinds.LabelKind):
+            name = "class"
+    with pytest.raises(ValueError, match=fix.format(r"mtl_utils\.weighting\.strategies\.DWA",
+                                                    r"mtl_utils\.weighting\.STRATEGIES", "dwa")):
+        class MyDWA(W.WeightingStrategy):
+            name = "dwa"
+    with pytest.raises(ValueError, match=fix.format(r"mtl_utils\.text\.ops\.RandomSwap",
+                                                    r"mtl_utils\.text\.TEXT_OP_CLASSES", "swap")):
+        class MySwap(text.TextOp):
+            name = "swap"
+    # the built-ins are untouched
+    assert A.OP_CLASSES["rotate"] is A.Rotate and W.STRATEGIES["dwa"] is W.DWA
+    assert type(kinds.LABEL_KINDS["class"]) is kinds.ClassKind
+    assert text.TEXT_OP_CLASSES["swap"] is text.RandomSwap
+
+
+def test_unregister_frees_a_name_and_a_class_defined_again_replaces_itself():
+    def define(body: str):
+        """A text op class named "shout", as a notebook cell defines it (same qualname)."""
+        namespace = {"__name__": "a_notebook", "text": text}
+        exec(f"class Shout(text.TextOp):\n    name = 'shout'\n{body}", namespace)
+        return namespace["Shout"]
+
+    first = define("    moves_words = False")
+    try:
+        again = define("    moves_words = True")  # the cell run again: replaces itself
+        assert text.TEXT_OP_CLASSES["shout"] is again and "shout" in text.TEXT_OPS
+        with pytest.raises(ValueError, match="'shout' is already taken"):
+            class Shout(text.TextOp):  # another class (another qualname)
+                name = "shout"
+        assert text.TEXT_OP_CLASSES.unregister("shout") is again
+        assert "shout" not in text.TEXT_OPS
+        other = define("    pass")
+        assert text.TEXT_OP_CLASSES["shout"] is other and first is not other
+    finally:
+        text.TEXT_OP_CLASSES.unregister("shout")
+    with pytest.raises(KeyError, match="no text op named 'shout' to unregister"):
+        text.TEXT_OP_CLASSES.unregister("shout")
 
 
 def test_unknown_kinds_and_ops_name_the_known_ones():

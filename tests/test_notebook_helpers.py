@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -165,19 +166,33 @@ def test_course_run_stops_at_a_failing_notebook_naming_it(tmp_path, capsys):
     assert not (out / "02_never.ipynb").exists() and not (out / "summary.md").exists()
 
 
-def test_readme_results_are_refreshed_from_headline_cells(tmp_path):
+def test_results_md_is_written_from_headline_cells(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _notebook(nbs / "00_first.ipynb", "print('x')")
     nb = nbformat.read(nbs / "00_first.ipynb", as_version=4)
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="accuracy 91%\n")]
     nbformat.write(nb, nbs / "00_first.ipynb")
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nend\n")
-    assert course.main(["readme", "--readme", str(readme), "--notebooks", str(nbs)]) == 0
-    text = readme.read_text()
-    assert "accuracy 91%" in text and "old" not in text
-    assert text.startswith("intro\n") and text.endswith("end\n")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("old results\n")
+    assert course.main(["readme", "--results", str(results), "--notebooks", str(nbs)]) == 0
+    text = results.read_text()
+    assert "accuracy 91%" in text and "old results" not in text
+    assert text.startswith("# Results\n") and "[README.md](README.md)" in text
+    assert "## 00_first" in text and text.endswith("```\n")
+
+
+def test_the_readme_is_short_and_links_the_other_documents():
+    root = Path(course.ROOT)
+    readme = (root / "README.md").read_text()
+    assert len(readme.splitlines()) <= 230, "the README is for a newcomer: keep it short"
+    for doc in ("RESULTS.md", "ARCHITECTURE.md", "docs/grids.md"):
+        assert f"]({doc})" in readme, f"README.md does not link {doc}"
+        assert (root / doc).exists(), doc
+    for doc in ("ARCHITECTURE.md", "docs/grids.md", "RESULTS.md"):
+        assert "README.md" in (root / doc).read_text(), f"{doc} does not link back"
+    for nb in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):  # the course table
+        assert f"(notebooks/{nb.name})" in readme, f"the course table misses {nb.name}"
 
 
 @needs_papermill

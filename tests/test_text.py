@@ -174,8 +174,9 @@ def token_batches(draw):
 def run_op(op, tokens, protected=frozenset(), seed=0):
     table = text.SynonymTable.build(text.VOCABULARY, text.SYNONYMS)
     lookup = np.array([w in protected for w in text.VOCABULARY])
-    return text._run_ops([op], tf.constant(tokens), lookup, table,
-                         tf.constant([0, seed], tf.int64)).numpy()
+    out, _ = text.run_text_ops([op], tf.constant(tokens), lookup, table,
+                               tf.constant([0, seed], tf.int64))
+    return out.numpy()
 
 
 def words_of(row):
@@ -234,6 +235,73 @@ def test_synonym_replacement_swaps_only_synonyms_and_leaves_unknown_tokens(token
             assert text.VOCABULARY[b] in text.SYNONYMS[text.VOCABULARY[a]]
         if a in (0, 1) or a >= V:
             assert a == b
+
+
+def _synonym_reference(tokens, keys, u, n):
+    """Synonym replacement by its definition, one review at a time: the positions with
+    synonyms whose key is at least the n-th largest key become synonym floor(u * count)."""
+    table = text.SynonymTable.build(text.VOCABULARY, text.SYNONYMS)
+    out = tokens.copy()
+    for b, row in enumerate(tokens):
+        counts = np.array([table.counts[t] if 0 <= t < V else 0 for t in row])
+        k = np.where(counts > 0, keys[b], -1.0)
+        if n[b] == 0:
+            continue
+        threshold = max(np.sort(k)[::-1][n[b] - 1], 0.0)
+        for i in np.flatnonzero((counts > 0) & (k >= threshold)):
+            j = min(int(np.float32(u[b, i]) * np.float32(counts[i])), counts[i] - 1)
+            out[b, i] = table.flat[table.offsets[row[i]] + j]
+    return out
+
+
+@pytest.mark.parametrize("levels", [4, 2 ** 23])
+def test_synonym_replacement_equals_its_definition_even_when_keys_tie(monkeypatch, levels):
+    # Keys drawn from 4 levels tie all the time (2 ** 23: as drawn): the fast path, which
+    # replaces the top keys only, must give way to the full one whenever ties reach past it.
+    from mtl_utils.text import ops
+
+    drawn = []
+
+    def coarse(shape, seed):
+        u = tf.floor(tf.random.stateless_uniform(shape, seed) * levels) / levels
+        drawn.append(u)
+        return u
+
+    monkeypatch.setattr(ops, "_uniform", coarse)
+    tokens = text.make_reviews(64, seed=5, n_val=1, n_test=1).train.images
+    op = text.SynonymReplacement(0.2)
+    out = run_op(op, tokens, seed=3)
+    keys, u = drawn[0].numpy(), drawn[1].numpy()
+    lengths = (tokens != 0).sum(1)
+    n = np.where(lengths > 0, np.maximum(1, np.floor(0.2 * lengths).astype(int)), 0)
+    np.testing.assert_array_equal(out, _synonym_reference(tokens, keys, u, n))
+
+
+@PROPS
+@given(st.lists(st.lists(st.booleans(), min_size=6, max_size=6), min_size=1, max_size=5))
+def test_compact_moves_the_kept_tokens_first_in_order(rows):
+    keep = np.array(rows)
+    tokens = np.arange(1, keep.size + 1, dtype=np.int32).reshape(keep.shape)
+    out = text.compact(tf.constant(tokens), tf.constant(keep)).numpy()
+    for t, k, o in zip(tokens, keep, out):
+        np.testing.assert_array_equal(o, np.concatenate([t[k], np.zeros((~k).sum(), int)]))
+
+
+def test_a_text_run_hands_back_the_op_each_review_got(reviews):
+    policy = text.naive(["swap", "delete"], TASKS, rate=0.3)
+    labels = {t: reviews.train.labels[t][:64] for t in TASKS}
+    run = policy.run(reviews.train.images[:64], labels, tf.constant([1, 2]))
+    assert run.transform.ops == ("swap", "delete")
+    op = run.transform.op.numpy()
+    assert set(op) == {0, 1}
+    lengths = (run.inputs.numpy() != 0).sum(1)
+    before = (reviews.train.images[:64] != 0).sum(1)
+    assert np.all(lengths[op == 0] == before[op == 0])  # a swap keeps a review's length
+    views = text.per_task({"topic": ["swap"]}, TASKS).run(reviews.train.images[:4], labels and
+                                                          {t: v[:4] for t, v in labels.items()},
+                                                          tf.constant([1, 2]))
+    assert set(views.transform) == {"topic", "sentiment"}
+    np.testing.assert_array_equal(views.transform["sentiment"].op, -1)  # the identity view
 
 
 def test_one_token_and_empty_reviews():

@@ -3,22 +3,45 @@
 ``policy(images, labels, seed)`` augments a batch inside ``ds.map``: geometric ops warp the
 image once and move every label by its task's kind (:mod:`mtl_utils.kinds`), photometric
 ops touch the image only, MixUp/CutMix mix the labels of kinds that can mix.
+``policy.run(images, labels, seed)`` also returns the transformation it drew
+(:class:`~mtl_utils.policy.PolicyRun`).
+
+A new op is one class in any module: subclass :class:`GeometricOp`, :class:`PhotometricOp`
+or :class:`MixingOp`, give it a ``name`` (and a ``pool`` setting to join RandAugment's
+default pool), and draw with :func:`uniform`, :func:`signed_unit`, :func:`unit`,
+:func:`coin` and :func:`split_seed`.
 
 Introduced in notebook 04.
 """
 
-from mtl_utils.augment._affine import apply_affine, transform_labels
-from mtl_utils.augment._core import (
+from mtl_utils.augment.affine import apply_affine, transform_labels
+from mtl_utils.augment.beyond import QUANTITIES, AuxiliaryPolicy, tta, with_auxiliary
+from mtl_utils.augment.core import (
+    COLOR_OPS,
+    DEFAULT_POOL,
+    GEOMETRIC_OPS,
+    MAGNITUDE_FIELDS,
+    MIXING_OPS,
     OP_CLASSES,
+    OP_NAMES,
+    PHOTOMETRIC_OPS,
+    STAGES,
     GeometricOp,
     Identity,
     MixingOp,
     Op,
     PhotometricOp,
+    batch_size,
+    coin,
+    default_pool,
+    expand,
+    image_hw,
     op_names,
-    run_ops,
+    pool_op,
+    signed_unit,
+    uniform,
+    unit,
 )
-from mtl_utils.augment.beyond import QUANTITIES, AuxiliaryPolicy, tta, with_auxiliary
 from mtl_utils.augment.effects import label_damage, label_effect, label_effects
 from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, VFlip, Zoom
 from mtl_utils.augment.mixing import CutMix, MixUp, cutmix_batch, mixup_batch
@@ -33,16 +56,9 @@ from mtl_utils.augment.photometric import (
     Saturation,
 )
 from mtl_utils.augment.policies import (
-    COLOR_OPS,
-    DEFAULT_POOL,
-    GEOMETRIC_OPS,
-    MAGNITUDE_FIELDS,
-    MIXING_OPS,
-    OP_NAMES,
-    PHOTOMETRIC_OPS,
     ComposedPolicy,
+    ImagePolicy,
     PerTaskPolicy,
-    Policy,
     RandomPolicy,
     SharedPolicy,
     article_ops,
@@ -51,12 +67,12 @@ from mtl_utils.augment.policies import (
     make_op,
     op_at,
     per_task,
-    pool_op,
     pool_table,
     rand_augment,
     shared,
     trivial_augment,
 )
+from mtl_utils.augment.runner import run_ops
 from mtl_utils.geometry import (
     FILL_MODES,
     affine_matrix,
@@ -64,18 +80,21 @@ from mtl_utils.geometry import (
     shear_degrees,
     warp_images,
 )
+from mtl_utils.policy import Policy, PolicyRun, Transformation, check_seed, split_seed
 
 __all__ = [
     "COLOR_OPS", "DEFAULT_POOL", "FILL_MODES", "GEOMETRIC_OPS", "MAGNITUDE_FIELDS", "MIXING_OPS",
-    "OP_CLASSES", "OP_NAMES", "PHOTOMETRIC_OPS",
+    "OP_CLASSES", "OP_NAMES", "PHOTOMETRIC_OPS", "STAGES",
     "Op", "GeometricOp", "PhotometricOp", "MixingOp", "Identity",
     "Blur", "Brightness", "Contrast", "CutMix", "Cutout", "Grayscale", "HFlip", "Hue",
     "MixUp", "Noise", "Rotate", "Saturation", "Shear", "Translate", "VFlip", "Zoom",
-    "AuxiliaryPolicy", "ComposedPolicy", "PerTaskPolicy", "Policy", "RandomPolicy",
-    "SharedPolicy", "QUANTITIES", "tta", "with_auxiliary",
-    "affine_matrix", "apply_affine", "article_ops", "article_preset", "compose", "cutmix_batch",
-    "from_legacy_params", "label_damage", "label_effect", "label_effects", "make_op",
-    "mixup_batch", "op_at", "op_names", "per_task", "pool_op", "pool_table", "rand_augment",
-    "run_ops", "shared", "shear_degrees", "transform_labels", "trivial_augment",
-    "warp_images",
+    "AuxiliaryPolicy", "ComposedPolicy", "ImagePolicy", "PerTaskPolicy", "Policy", "PolicyRun",
+    "RandomPolicy", "SharedPolicy", "Transformation", "QUANTITIES", "tta",
+    "with_auxiliary",
+    "affine_matrix", "apply_affine", "article_ops", "article_preset", "batch_size",
+    "check_seed", "coin", "compose", "cutmix_batch", "default_pool", "expand",
+    "from_legacy_params", "image_hw", "label_damage", "label_effect", "label_effects",
+    "make_op", "mixup_batch", "op_at", "op_names", "per_task", "pool_op", "pool_table",
+    "rand_augment", "run_ops", "shared", "shear_degrees", "signed_unit", "split_seed",
+    "transform_labels", "trivial_augment", "uniform", "unit", "warp_images",
 ]

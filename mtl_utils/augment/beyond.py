@@ -14,17 +14,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from mtl_utils.augment._core import (
-    MixingOp,
-    batch_size,
-    check_images,
-    check_labels,
-    check_seed,
-    image_hw,
-    run_ops,
-    split_seed,
-)
-from mtl_utils.augment.policies import Policy, SharedPolicy
+from mtl_utils.augment.policies import ImagePolicy, SharedPolicy
+from mtl_utils.augment.runner import check_images, check_labels
+from mtl_utils.policy import PolicyRun
 from mtl_utils.tasks import Task
 
 #: What an auxiliary task can be taught, the kind its task must have, and its value for an
@@ -56,12 +48,13 @@ def _as_label(task: Task, name: str, value: tf.Tensor) -> tf.Tensor:
     return value[:, None]
 
 
-class AuxiliaryPolicy(Policy):
+class AuxiliaryPolicy(ImagePolicy):
     """A shared policy that also labels each example with what it drew.
 
     Returns ``(images, labels)``: the main tasks' labels (moved by the policy) and one per
-    auxiliary task, from the example's composed matrix. Feed it labels of the main tasks
-    only; ``emits`` names the tasks it writes.
+    auxiliary task, read from the transformation the policy's run returns (each example's
+    composed matrix). Feed it labels of the main tasks only; ``emits`` names the tasks it
+    writes.
 
     Args:
         policy: a :class:`~mtl_utils.augment.SharedPolicy` (its matrices are read back).
@@ -108,16 +101,16 @@ class AuxiliaryPolicy(Policy):
         return AuxiliaryPolicy(SharedPolicy([], self.policy.tasks),
                                {t: q for t, q in self.auxiliary.values()})
 
-    @tf.autograph.experimental.do_not_convert
-    def __call__(self, images: Any, labels: Mapping[str, Any], seed: Any):
-        images = check_images(images)
-        main = check_labels(labels, self.policy.tasks, images)
-        seed = check_seed(seed)
-        x, y, _ = self.policy._run(images, main, seed)
-        m, _ = self.policy.sample_matrices(batch_size(images), *image_hw(images), seed)
+    def check_batch(self, inputs, labels):
+        images = check_images(inputs)
+        return images, {} if labels is None else check_labels(labels, self.policy.tasks, images)
+
+    def call(self, inputs, labels, seed):
+        out = self.policy.call(inputs, labels, seed)
+        m = out.transform.matrices
         for name, (task, quantity) in self.auxiliary.items():
-            y[name] = _as_label(task, quantity, _quantity(quantity, m))
-        return x, y
+            out.labels[name] = _as_label(task, quantity, _quantity(quantity, m))
+        return PolicyRun(out.inputs, out.labels, out.weights, out.transform)
 
 
 def with_auxiliary(policy: SharedPolicy, auxiliary: Mapping[Task, str]) -> AuxiliaryPolicy:
@@ -159,8 +152,7 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
         raise ValueError(f"combine must be 'kind' or 'naive', got {combine!r}.")
     if int(views) < 1:
         raise ValueError(f"views must be >= 1, got {views}.")
-    if not isinstance(policy, SharedPolicy) or any(isinstance(o, MixingOp)
-                                                   for o in policy.ops):
+    if not isinstance(policy, SharedPolicy) or any(o.stage == "mixing" for o in policy.ops):
         raise ValueError("tta needs a shared policy without mixing ops (a mixed image has no "
                          f"inverse); got {policy!r}.")
     tasks = policy.tasks
@@ -168,17 +160,15 @@ def tta(model: Any, images: np.ndarray, policy: SharedPolicy, views: int = 8, *,
     if images.ndim != 4 or not len(images):
         raise ValueError(f"images must be a non-empty (N, H, W, C) batch, got shape "
                          f"{images.shape}.")
-    n, h, w = images.shape[:3]
     outputs = ({t: [p] for t, p in _predict(model, images, batch_size, tasks).items()}
                if include_original else {t: [] for t in tasks})
     for v in range(int(views)):
-        s = tf.constant([seed, v], tf.int64)
-        view, _, _ = run_ops(policy.ops, split_seed(s, len(policy.ops)), tf.constant(images),
-                             {}, {}, fill_mode=policy.fill_mode)
-        m, hflip = policy.sample_matrices(n, h, w, s)
-        for t, p in _predict(model, view.numpy(), batch_size, tasks).items():
-            if combine == "kind":
-                p = tasks[t].label_kind.unmove(tasks[t], tf.constant(p), m, h, w, hflip)
+        view = policy.run(images, None, tf.constant([seed, v], tf.int64))
+        predictions = _predict(model, view.inputs.numpy(), batch_size, tasks)
+        if combine == "kind":  # each task's prediction back to the original frame
+            predictions = view.transform.unmove(
+                {t: tf.constant(p) for t, p in predictions.items()}, tasks)
+        for t, p in predictions.items():
             outputs[t].append(p)
     return {t: np.asarray(tasks[t].label_kind.combine(tasks[t], tf.stack(
         [tf.cast(p, tf.float32) for p in ps]))) for t, ps in outputs.items()}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from mtl_utils.augment._core import OP_CLASSES, GeometricOp, Op, check_op_names, op_names
+from mtl_utils.augment.core import OP_CLASSES, Op, op_names
 from mtl_utils.augment.policies import make_op, op_at, shared
 from mtl_utils.tasks import Task, task_dict
 
@@ -31,16 +31,8 @@ def label_effect(task: Task, op: str | Op) -> str:
 
     Introduced in notebook 00.
     """
-    if isinstance(op, str):
-        check_op_names([op], "label_effect")
-    op = make_op(op)
-    if op.name in task.not_invariant_to:
-        return "breaks"
-    if op.stage == "mixing":
-        return "mixed" if task.label_kind.mixable else "refused"
-    if isinstance(op, GeometricOp):
-        return task.label_kind.effect(task, op)
-    return "kept"
+    op = OP_CLASSES.lookup(op, "label_effect")() if isinstance(op, str) else make_op(op)
+    return "breaks" if op.name in task.not_invariant_to else op.label_effect(task)
 
 
 def label_effects(tasks: Iterable[Task] | Mapping[str, Task],

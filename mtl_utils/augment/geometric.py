@@ -14,7 +14,7 @@ from typing import ClassVar
 import tensorflow as tf
 
 from mtl_utils import geometry
-from mtl_utils.augment._core import GeometricOp, coin, signed_unit, split_seed, uniform
+from mtl_utils.augment.core import GeometricOp, coin, signed_unit, split_seed, uniform
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,7 @@ class _Flip(GeometricOp):
         on = tf.ones([n], tf.bool) if strength is not None else coin(seed, n, self.p)
         off = tf.zeros([n], tf.bool)
         hflip, vflip = (on, off) if self.mirrors else (off, on)
-        return {"matrix": geometry.flip(hflip, vflip), "hflip": hflip, "height": shape[1],
-                "width": shape[2]}
+        return {"matrix": geometry.flip(hflip, vflip), "hflip": hflip}
 
 
 @dataclass(frozen=True)

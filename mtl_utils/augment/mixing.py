@@ -14,16 +14,8 @@ from typing import Any, ClassVar
 
 import tensorflow as tf
 
-from mtl_utils.augment._core import (
-    MixingOp,
-    as_tasks,
-    check_images,
-    check_labels,
-    expand,
-    image_hw,
-    split_seed,
-    uniform,
-)
+from mtl_utils.augment.core import MixingOp, expand, image_hw, split_seed, uniform
+from mtl_utils.augment.runner import as_tasks, check_images, check_labels
 
 
 def _beta(seed: tf.Tensor, n: Any, alpha: float) -> tf.Tensor:
@@ -68,7 +60,7 @@ class MixUp(MixingOp):
         s_lam, s_perm = split_seed(seed, 2)
         return {"lam": _beta(s_lam, shape[0], self.alpha), "partner": _partner(s_perm, shape[0])}
 
-    def images(self, images, params):
+    def mix_images(self, images, params):
         lam = expand(params["lam"])
         return lam * images + (1.0 - lam) * tf.gather(images, params["partner"])
 
@@ -96,7 +88,7 @@ class CutMix(MixingOp):
         boxes = tf.maximum(tf.cast(tf.stack([y0, x0, y0 + bh, x0 + bw], axis=1), tf.int32), 0)
         return _box_params(boxes, _partner(s_perm, n), hh, ww)
 
-    def images(self, images, params):
+    def mix_images(self, images, params):
         return tf.where(params["box"], tf.gather(images, params["partner"]), images)
 
 
@@ -106,8 +98,7 @@ def _mix_batch(op: MixingOp, images, labels, tasks, params, naive):
     labels = check_labels(labels, tasks, images)
     if not naive:
         op.check_tasks(tasks)
-    mixed = op.images(images, params)
-    return mixed, dict(labels) if naive else op.labels(labels, params, tasks)[0]
+    return op.mix(images, labels, params, tasks, naive)
 
 
 @tf.autograph.experimental.do_not_convert

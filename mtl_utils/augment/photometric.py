@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import tensorflow as tf
 
-from mtl_utils.augment._core import (
+from mtl_utils.augment.core import (
     PhotometricOp,
     expand,
     image_hw,

@@ -3,7 +3,9 @@
 In a view the stages run in a fixed order, whatever order the ops are listed in: geometric
 ops (composed in list order into one warp that moves every label), photometric ops, mixing
 ops. ``with_visibility=True`` adds ``{task: (B,) float32}`` sample weights (0 where a
-position left the frame).
+position left the frame). Every policy implements :class:`~mtl_utils.policy.Policy`:
+``policy.run(images, labels, seed)`` also returns the
+:class:`~mtl_utils.policy.Transformation` each view was warped with.
 
 Introduced in notebook 04.
 """
@@ -17,58 +19,20 @@ from typing import Any
 import pandas as pd
 import tensorflow as tf
 
-from mtl_utils import geometry
-from mtl_utils.augment import mixing as _mixing  # noqa: F401 - registers the mixing ops
-from mtl_utils.augment import photometric as _photometric  # noqa: F401 - and these
-from mtl_utils.augment._core import (
+from mtl_utils.augment.core import (
+    DEFAULT_POOL,
     OP_CLASSES,
-    GeometricOp,
     Op,
-    as_tasks,
     batch_size,
-    check_images,
-    check_labels,
-    check_op_names,
-    check_seed,
-    op_names,
-    run_ops,
+    default_pool,
     split_seed,
     uniform,
 )
 from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, Zoom
+from mtl_utils.augment.runner import as_tasks, check_images, check_labels, run_ops
 from mtl_utils.geometry import FILL_MODES
+from mtl_utils.policy import Policy, PolicyRun, check_invariance, check_task_names, check_views
 from mtl_utils.tasks import Task
-
-#: The built-in op vocabulary (:data:`OP_CLASSES` is the live registry).
-OP_NAMES: tuple[str, ...] = op_names()
-GEOMETRIC_OPS: tuple[str, ...] = op_names("geometric")
-PHOTOMETRIC_OPS: tuple[str, ...] = op_names("photometric")
-MIXING_OPS: tuple[str, ...] = op_names("mixing")
-COLOR_OPS: frozenset[str] = frozenset(n for n in OP_NAMES if OP_CLASSES[n].needs_rgb)
-#: The fields of each op that a magnitude scales (the others, such as ``p``, stay).
-MAGNITUDE_FIELDS: dict[str, tuple[str, ...]] = {
-    n: OP_CLASSES[n].magnitude_fields for n in OP_NAMES if OP_CLASSES[n].magnitude_fields}
-
-
-def pool_op(name: str) -> Op:
-    """Op ``name`` at full strength (magnitude 10), as it sits in :data:`DEFAULT_POOL`.
-
-    Raises:
-        ValueError: an unknown op, or one that is not in the pool (mixing ops).
-    """
-    check_op_names([name], "pool_op")
-    cls = OP_CLASSES[name]
-    if cls.pool is None:
-        raise ValueError(f"op {name!r} has no full-strength setting in the random pool "
-                         f"(mixing ops have no magnitude); use make_op({name!r}) or "
-                         f"{cls.__name__}(...).")
-    return cls(**cls.pool)
-
-
-#: RandAugment/TrivialAugment pool: every op class with a ``pool`` setting, at magnitude 10
-#: (:func:`op_at`, :func:`pool_table`).
-DEFAULT_POOL: tuple[Op, ...] = tuple(pool_op(n) for n in OP_NAMES
-                                     if OP_CLASSES[n].pool is not None)
 
 OpSpec = Op | str
 
@@ -96,8 +60,7 @@ def op_at(name: str, magnitude: float) -> Op:
     """
     if not 0.0 <= float(magnitude) <= 10.0:
         raise ValueError(f"op_at({name!r}, {magnitude}): magnitude must be in [0, 10].")
-    check_op_names([name], "op_at")
-    cls = OP_CLASSES[name]
+    cls = OP_CLASSES.lookup(name, "op_at")
     if cls.stage == "mixing":
         raise ValueError(f"op_at({name!r}, ...): mixing ops have no magnitude; use "
                          f"make_op({name!r}) or {cls.__name__}(alpha=...).")
@@ -116,8 +79,7 @@ def make_op(spec: OpSpec) -> Op:
     if isinstance(spec, Op):
         return spec
     if isinstance(spec, str):
-        check_op_names([spec], "policy")
-        return OP_CLASSES[spec]()
+        return OP_CLASSES.lookup(spec, "policy")()
     raise TypeError(
         f"an augmentation op must be an op name (one of {', '.join(OP_CLASSES)}) or an op "
         f"object such as Rotate(20); got {type(spec).__name__}: {spec!r}.")
@@ -142,46 +104,25 @@ def _check_ops(ops: Sequence[Op], tasks: Mapping[str, Task], naive: bool,
                 f"channels={channels}. Drop {op.name!r} for grayscale data.")
         if naive:
             continue
-        for t in tasks.values():
-            if op.name in t.not_invariant_to:
-                raise ValueError(
-                    f"op {op.name!r} would break task {t.name!r}'s label: the task declares "
-                    f"not_invariant_to={sorted(t.not_invariant_to)}. Fix: drop {op.name!r} "
-                    f"from the policy, use per_task(...) so only the tasks that tolerate it "
-                    f"get it, or build with naive=True to apply it anyway without moving "
-                    f"labels (to show what goes wrong).")
+        check_invariance(op.name, tasks, " without moving labels")
         op.check_tasks(tasks)
 
 
-class Policy:
-    """Base class: validates inputs and seeds, then runs ``_run`` on the batch."""
+class ImagePolicy(Policy):
+    """Base of the image policies: checks a batch of images and their labels.
 
-    views_per_task = False  # True: returns {task: view}, for a model with per-task inputs
+    Introduced in notebook 04.
+    """
 
     def __init__(self, tasks: Any, *, with_visibility: bool = False) -> None:
-        self.tasks: dict[str, Task] = as_tasks(tasks)
-        self.with_visibility = bool(with_visibility)
+        super().__init__(as_tasks(tasks), with_visibility=with_visibility)
 
-    def _run(self, images: tf.Tensor, labels: dict[str, tf.Tensor], seed: tf.Tensor
-             ) -> tuple[Any, dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-        raise NotImplementedError
-
-    # Plain Python over static shapes only: nothing for AutoGraph to convert.
-    @tf.autograph.experimental.do_not_convert
-    def __call__(self, images: Any, labels: Mapping[str, Any], seed: Any):
-        """Augment one batch: ``(images, labels)``, plus ``weights`` with ``with_visibility``.
-
-        Raises:
-            ValueError / TypeError: wrong image rank or dtype, missing or unknown label,
-                label of the wrong shape, bad seed, colour op on C=1 images.
-        """
-        images = check_images(images)
-        labels = check_labels(labels, self.tasks, images)
-        out = self._run(images, labels, check_seed(seed))
-        return out if self.with_visibility else out[:2]
+    def check_batch(self, inputs, labels):
+        images = check_images(inputs)
+        return images, {} if labels is None else check_labels(labels, self.tasks, images)
 
 
-class SharedPolicy(Policy):
+class SharedPolicy(ImagePolicy):
     """One random view for all tasks: the listed ops, stages as in the module docstring.
 
     Args:
@@ -216,24 +157,12 @@ class SharedPolicy(Policy):
         return (f"SharedPolicy([{ops}], tasks={list(self.tasks)}, "
                 f"fill_mode={self.fill_mode!r}{extra})")
 
-    def sample_matrices(self, n: int, height: int, width: int, seed: Any
-                        ) -> tuple[tf.Tensor, tf.Tensor]:
-        """The ``(n, 3, 3)`` forward matrices and ``(n,)`` hflip flags that this policy warps
-        ``n`` images of this size with for ``seed`` (identity without geometric ops)."""
-        seeds = split_seed(check_seed(seed), len(self.ops))
-        m, hflip = geometry.eye(n), tf.zeros([n], tf.bool)
-        for op, s in zip(self.ops, seeds):
-            if isinstance(op, GeometricOp):
-                d = op.draw(s, (n, height, width, None))
-                m, hflip = d["matrix"] @ m, tf.math.logical_xor(hflip, d["hflip"])
-        return geometry.centered(m, height, width), hflip
-
-    def _run(self, images, labels, seed):
-        return run_ops(self.ops, split_seed(seed, len(self.ops)), images, labels, self.tasks,
+    def call(self, inputs, labels, seed):
+        return run_ops(self.ops, split_seed(seed, len(self.ops)), inputs, labels, self.tasks,
                        naive=self.naive, fill_mode=self.fill_mode)
 
 
-class RandomPolicy(Policy):
+class RandomPolicy(ImagePolicy):
     """RandAugment/TrivialAugment-style view: each example gets ``num_ops`` distinct ops.
 
     Ops are drawn per example, without replacement, from ``pool`` (default
@@ -257,7 +186,7 @@ class RandomPolicy(Policy):
                  naive: bool = False, fill_mode: str = "reflect",
                  with_visibility: bool = False, channels: int | None = None) -> None:
         super().__init__(tasks, with_visibility=with_visibility)
-        full = _make_ops(DEFAULT_POOL if pool is None else pool)
+        full = _make_ops(default_pool() if pool is None else pool)
         mixing = [o.name for o in full if o.stage == "mixing"]
         if mixing:
             raise ValueError(
@@ -290,7 +219,8 @@ class RandomPolicy(Policy):
                 f"pool=[{', '.join(repr(o) for o in self.pool)}], tasks={list(self.tasks)}, "
                 f"fill_mode={self.fill_mode!r}{extra})")
 
-    def _run(self, images, labels, seed):
+    def call(self, inputs, labels, seed):
+        images = inputs
         n = batch_size(images)
         pool = [o for o in self.pool if images.shape[-1] == 3 or not o.needs_rgb]
         k = len(pool)
@@ -306,7 +236,7 @@ class RandomPolicy(Policy):
                        active=active)
 
 
-class PerTaskPolicy(Policy):
+class PerTaskPolicy(ImagePolicy):
     """A view per task: ``views[t]`` augments the images for task ``t`` and moves ``t``'s label.
 
     Returns ``({task: images}, labels)``, for a model with one input per task (about T
@@ -327,36 +257,25 @@ class PerTaskPolicy(Policy):
     def __init__(self, views: Mapping[str, Policy], tasks: Any, *,
                  with_visibility: bool = False) -> None:
         super().__init__(tasks, with_visibility=with_visibility)
-        unknown = [v for v in views if v not in self.tasks]
-        if unknown:
-            raise ValueError(
-                f"per-task view for unknown task {unknown[0]!r}; tasks are {list(self.tasks)}.")
-        missing = [t for t in self.tasks if t not in views]
-        if missing:
-            raise ValueError(
-                f"task {missing[0]!r} has no view; give every task one (an empty op list is "
-                "the identity view).")
-        for name, view in views.items():
-            if not isinstance(view, Policy) or list(view.tasks) != [name]:
-                raise ValueError(
-                    f"the view for task {name!r} must be a policy built for exactly that task "
-                    f"(got {view!r}).")
-        self.views: dict[str, Policy] = {t: views[t] for t in self.tasks}
+        check_views(views, self.tasks, ImagePolicy)
+        self.views: dict[str, ImagePolicy] = {t: views[t] for t in self.tasks}
 
     def __repr__(self) -> str:
         inner = "; ".join(f"{t}: {v!r}" for t, v in self.views.items())
         extra = ", with_visibility=True" if self.with_visibility else ""
         return f"PerTaskPolicy({inner}{extra})"
 
-    def _run(self, images, labels, seed):
-        xs, ys, ws = {}, {}, {}
+    def call(self, inputs, labels, seed):
+        xs, ys, ws, ts = {}, {}, {}, {}
         for s, (name, view) in zip(split_seed(seed, len(self.views)), self.views.items()):
-            x, y, w = view._run(images, {name: labels[name]}, s)
-            xs[name], ys[name], ws[name] = x, y[name], w[name]
-        return xs, ys, ws
+            out = view.call(inputs, {name: labels[name]} if name in labels else {}, s)
+            xs[name], ws[name], ts[name] = out.inputs, out.weights[name], out.transform
+            if name in labels:
+                ys[name] = out.labels[name]
+        return PolicyRun(xs, ys, ws, ts)
 
 
-class ComposedPolicy(Policy):
+class ComposedPolicy(ImagePolicy):
     """Shared-view policies applied one after the other, each with its own seed.
 
     Args:
@@ -376,7 +295,8 @@ class ComposedPolicy(Policy):
             raise ValueError("compose needs at least one policy.")
         super().__init__(policies[0].tasks, with_visibility=with_visibility)
         for p in policies:
-            if isinstance(p, (PerTaskPolicy, ComposedPolicy)) or not isinstance(p, Policy):
+            if p.views_per_task or isinstance(p, ComposedPolicy) or not isinstance(
+                    p, ImagePolicy):
                 raise ValueError(
                     f"compose takes shared-view policies (shared, rand_augment, ...); got "
                     f"{p!r}.")
@@ -389,12 +309,14 @@ class ComposedPolicy(Policy):
     def __repr__(self) -> str:
         return "ComposedPolicy(" + " -> ".join(repr(p) for p in self.policies) + ")"
 
-    def _run(self, images, labels, seed):
+    def call(self, inputs, labels, seed):
+        images, transform = inputs, None
         weights = {name: tf.ones([batch_size(images)], tf.float32) for name in self.tasks}
         for p, s in zip(self.policies, split_seed(seed, len(self.policies))):
-            images, labels, w = p._run(images, labels, s)
+            images, labels, w, t = p.call(images, labels, s)
             weights = {k: weights[k] * w[k] for k in weights}
-        return images, labels, weights
+            transform = t if transform is None else transform.then(t)
+        return PolicyRun(images, labels, weights, transform)
 
 
 def shared(ops: Iterable[OpSpec] | OpSpec, tasks: Any, *, naive: bool = False,
@@ -426,10 +348,7 @@ def per_task(ops_by_task: Mapping[str, Iterable[OpSpec] | Policy], tasks: Any, *
     Introduced in notebook 04.
     """
     all_tasks = as_tasks(tasks)
-    unknown = [t for t in ops_by_task if t not in all_tasks]
-    if unknown:
-        raise ValueError(
-            f"per_task got ops for unknown task {unknown[0]!r}; tasks are {list(all_tasks)}.")
+    check_task_names(ops_by_task, all_tasks, "per_task got ops for")
     views: dict[str, Policy] = {}
     for name, task in all_tasks.items():
         spec = ops_by_task.get(name, default)

@@ -14,12 +14,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..registry import Registry
+
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MultiTaskModel
 
 WeightsSpec = Mapping[str, float] | Sequence[float] | None
 #: Strategy classes by name, filled in as :class:`WeightingStrategy` subclasses are defined.
-STRATEGIES: dict[str, type[WeightingStrategy]] = {}
+STRATEGIES: Registry[type[WeightingStrategy]] = Registry("weighting strategy",
+                                                         "mtl_utils.weighting.STRATEGIES")
 
 
 def num_replicas() -> int:
@@ -172,16 +175,13 @@ class WeightingStrategy:
     """
 
     name: ClassVar[str] = ""
-    #: The model class whose ``train_step`` runs a strategy (``weighting.MultiTaskModel``,
-    #: set where it is defined); ``models.build_shared_model(weighting=...)`` builds one.
-    model_class: ClassVar[type]
     #: Whether :meth:`gradients` differentiates more than one value of the same tape.
     needs_persistent_tape: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.name:
-            STRATEGIES[cls.name] = cls
+        if "name" in cls.__dict__ and cls.name:
+            STRATEGIES.register(cls.name, cls)
 
     def __init__(self) -> None:
         self.task_names: tuple[str, ...] = ()
@@ -324,9 +324,4 @@ def get_strategy(name: str | WeightingStrategy, **kwargs: Any) -> WeightingStrat
                 f"get_strategy got the instance {name!r} and arguments {sorted(kwargs)}; "
                 "pass either a name with arguments or a ready instance.")
         return name
-    key = str(name).strip().lower()
-    if key not in STRATEGIES:
-        raise ValueError(
-            f"unknown weighting strategy {name!r}; known strategies: "
-            f"{', '.join(STRATEGIES)}.")
-    return STRATEGIES[key](**kwargs)
+    return STRATEGIES.lookup(str(name).strip().lower(), "get_strategy")(**kwargs)

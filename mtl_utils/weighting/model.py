@@ -377,7 +377,3 @@ class MultiTaskModel(keras.Model):
             return cls(graph.input, graph.output, tasks=tasks, name=graph.name,
                        encoder_name=encoder_name)
 
-
-# Every strategy is run by this model's train_step; build_shared_model(weighting=...) asks
-# the strategy for the class, so models.py need not import this package.
-WeightingStrategy.model_class = MultiTaskModel

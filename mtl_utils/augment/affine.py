@@ -11,7 +11,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from mtl_utils.augment._core import as_tasks, check_images, check_labels, move_labels, warp_and_move
+from mtl_utils.augment.core import image_hw
+from mtl_utils.augment.runner import as_tasks, check_images, check_labels
+from mtl_utils.policy import Transformation
 from mtl_utils.tasks import Task
 
 
@@ -25,7 +27,7 @@ def transform_labels(labels: Mapping[str, tf.Tensor], matrices: tf.Tensor,
         ``(labels, weights)``: moved labels, and ``{task: (B,) float32}`` that is 0 where a
         position left the frame ``[0, 1]^2`` and 1 elsewhere.
     """
-    return move_labels(labels, tasks, matrices, height, width, hflip)
+    return Transformation(matrices, hflip, height, width).move(labels, tasks)
 
 
 @tf.autograph.experimental.do_not_convert
@@ -57,7 +59,8 @@ def apply_affine(images: Any, labels: Mapping[str, Any], matrices: Any,
                                tf.stack([n, 3, 3]))
     if hflip is not None:
         hflip = tf.broadcast_to(tf.reshape(tf.cast(hflip, tf.bool), [-1]), [n])
-    out, new, weights = warp_and_move(images, labels, tasks, matrices, hflip,
-                                      fill_mode=fill_mode, naive=naive)
+    transform = Transformation(matrices, hflip, *image_hw(images))
+    out = transform.warp(images, fill_mode)
+    new, weights = (dict(labels), {}) if naive else transform.move(labels, tasks)
     weights = {k: weights.get(k, tf.ones([n])) for k in labels}
     return (out, new, weights) if with_visibility else (out, new)
