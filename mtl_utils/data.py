@@ -131,7 +131,6 @@ def check_count(name: str, n: int, minimum: int = 1) -> int:
     return int(n)
 
 
-_check_count = check_count  # the name this module's dataset makers call it by
 
 
 def _resize_matrix(n_out: int, n_in: int) -> np.ndarray:
@@ -339,9 +338,9 @@ def make_shapes(n: int = 2000, image_size: int = 32, seed: int = 0, *, n_val: in
 
     Introduced in notebook 00.
     """
-    n = _check_count("n", n)
-    n_val, n_test = _check_count("n_val", n_val), _check_count("n_test", n_test)
-    image_size = _check_count("image_size", image_size, 16)
+    n = check_count("n", n)
+    n_val, n_test = check_count("n_val", n_val), check_count("n_test", n_test)
+    image_size = check_count("image_size", image_size, 16)
     if isinstance(shortcut, bool) or not isinstance(shortcut, (int, float)) or not (
             0.0 <= shortcut <= 1.0):
         raise ValueError(f"shortcut must be a probability in [0, 1] (0: no shortcut), got "
@@ -478,9 +477,9 @@ def make_multi_digits(n: int = 1000, source: str = "sklearn", seed: int = 0, *,
 
     Introduced in notebook 00.
     """
-    n = _check_count("n", n)
-    n_val, n_test = _check_count("n_val", n_val), _check_count("n_test", n_test)
-    image_size = _check_count("image_size", image_size, 10)
+    n = check_count("n", n)
+    n_val, n_test = check_count("n_val", n_val), check_count("n_test", n_test)
+    image_size = check_count("image_size", image_size, 10)
     xtr, ytr, xte, yte = _load_digit_source(source)
     splits = {}
     for k, (name, count, px, py) in enumerate((("train", n, xtr, ytr), ("val", n_val, xtr, ytr),

@@ -1,6 +1,6 @@
 """Seeded experiment runs: a :class:`Config` trained once per seed (:func:`run_config`) or
-over a grid (:func:`run_grid`) into tidy rows, resumed from a results store. The statistics
-of :mod:`mtl_utils.stats` are re-exported, so notebooks reach everything as ``ex.*``.
+over a grid (:func:`run_grid`, :func:`run_resampled`) into tidy rows, resumed from a results
+store. Their statistics live in :mod:`mtl_utils.stats`.
 
 Introduced in notebook 01.
 """
@@ -39,26 +39,6 @@ from .models import (
     own_keras_seeds,
 )
 from .policy import Policy
-from .stats import (  # noqa: F401 - the statistics, re-exported for notebooks as ex.*
-    CHANCE,
-    chance_levels,
-    compare,
-    concat_configs,
-    delta_m,
-    delta_m_by_seed,
-    describe_gains,
-    format_difference,
-    format_summary,
-    gains,
-    mean_interval,
-    paired_difference,
-    paired_values,
-    primary,
-    rows_from_scores,
-    score,
-    summarize,
-    verdict,
-)
 from .store import HISTORY_COLUMNS, ROW_COLUMNS, ResultsStore  # noqa: F401 - re-exported
 from .tasks import Task, select_tasks
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mtl_utils import experiments as ex
+from mtl_utils import stats
 from mtl_utils.models import build_shared_model, own_keras_seeds
 from mtl_utils.tasks import Task
 
@@ -20,27 +21,27 @@ ERR = Task("err", "position")
 # ------------------------------------------------------------------------ Delta_m
 def test_delta_m_higher_is_better_metric():
     # +10% relative on a higher-is-better metric
-    assert ex.delta_m({"acc": 0.55}, {"acc": 0.5}, [ACC]) == pytest.approx(10.0)
+    assert stats.delta_m({"acc": 0.55}, {"acc": 0.5}, [ACC]) == pytest.approx(10.0)
 
 
 def test_delta_m_flips_sign_for_lower_is_better():
     # error 2.0 -> 1.5 is a 25% improvement, so positive
-    assert ex.delta_m({"err": 1.5}, {"err": 2.0}, [ERR]) == pytest.approx(25.0)
-    assert ex.delta_m({"err": 2.5}, {"err": 2.0}, [ERR]) == pytest.approx(-25.0)
+    assert stats.delta_m({"err": 1.5}, {"err": 2.0}, [ERR]) == pytest.approx(25.0)
+    assert stats.delta_m({"err": 2.5}, {"err": 2.0}, [ERR]) == pytest.approx(-25.0)
 
 
 def test_delta_m_averages_metrics_within_a_task_then_across_tasks():
     metrics = {"acc": {"accuracy": 0.6, "loss": 0.5}, "err": 1.0}
     base = {"acc": {"accuracy": 0.5, "loss": 1.0}, "err": 2.0}
     # acc: mean(+20%, +50%) = +35%; err: +50%; mean over tasks = 42.5%
-    assert ex.delta_m(metrics, base, [ACC, ERR]) == pytest.approx(42.5)
+    assert stats.delta_m(metrics, base, [ACC, ERR]) == pytest.approx(42.5)
 
 
 def test_delta_m_errors_name_the_problem():
     with pytest.raises(ValueError, match="task 'err' is missing from metrics"):
-        ex.delta_m({"acc": 0.5}, {"acc": 0.5, "err": 1.0}, [ACC, ERR])
+        stats.delta_m({"acc": 0.5}, {"acc": 0.5, "err": 1.0}, [ACC, ERR])
     with pytest.raises(ValueError, match="is 0"):
-        ex.delta_m({"acc": 0.5}, {"acc": 0.0}, [ACC])
+        stats.delta_m({"acc": 0.5}, {"acc": 0.0}, [ACC])
 
 
 # --------------------------------------------------------------------- running configs
@@ -183,23 +184,23 @@ def test_summaries_and_paired_differences(tiny):
                       for s, v in enumerate(vals)])
         for c, vals in (("a", [0.5, 0.6, 0.7]), ("b", [0.6, 0.7, 0.8]))])
     tasks = {"shape": tiny.tasks["shape"]}
-    s = ex.summarize(rows, tasks)
+    s = stats.summarize(rows, tasks)
     assert s.loc["a", ("shape", "mean")] == pytest.approx(0.6)
     assert s.loc["b", ("shape", "n")] == 3
-    text = ex.format_summary(s, tasks)
+    text = stats.format_summary(s, tasks)
     assert text.loc["a"].iloc[0] == "60.0 ± 10.0"
-    diff = ex.paired_difference(rows, tasks, "b", "a")
+    diff = stats.paired_difference(rows, tasks, "b", "a")
     assert diff["mean"].iloc[0] == pytest.approx(0.1)
     assert diff["low"].iloc[0] == pytest.approx(0.1) and diff["better"].iloc[0] > 0
-    shown = ex.format_difference(diff, tasks)
+    shown = stats.format_difference(diff, tasks)
     assert shown["unit"].iloc[0] == "points" and shown["mean"].iloc[0] == pytest.approx(10.0)
-    dm = ex.delta_m_by_seed(rows[rows.config == "b"], rows[rows.config == "a"], tasks)
+    dm = stats.delta_m_by_seed(rows[rows.config == "b"], rows[rows.config == "a"], tasks)
     np.testing.assert_allclose(dm["delta_m"], [20.0, 100 / 6, 100 / 7])
-    mean, low, high = ex.mean_interval([1.0, 2.0, 3.0])
+    mean, low, high = stats.mean_interval([1.0, 2.0, 3.0])
     # t(0.975, 2) = 4.303; std 1, n 3: half-width 4.303 / sqrt(3)
     assert mean == 2.0 and high - mean == pytest.approx(4.303 / 3 ** 0.5, rel=1e-3)
     assert low == pytest.approx(2 * mean - high)
-    assert np.isnan(ex.mean_interval([5.0])[1])
+    assert np.isnan(stats.mean_interval([5.0])[1])
 
 
 def test_model_kwargs_cannot_override_what_the_config_sets():
@@ -304,10 +305,10 @@ def test_a_builder_config_trains_its_own_model_and_stores_like_any_other(tiny, t
 
 def test_concat_configs_renames_one_config_per_part(tiny):
     rows = ex.run_config(tiny, _config(), [0], "exp", progress=False)
-    both = ex.concat_configs({"a": rows, "b": rows})
+    both = stats.concat_configs({"a": rows, "b": rows})
     assert list(dict.fromkeys(both["config"])) == ["a", "b"]
     with pytest.raises(ValueError, match="one config's rows per name"):
-        ex.concat_configs({"ab": both})
+        stats.concat_configs({"ab": both})
 
 
 # ------------------------------------------------------------------------ seeding
