@@ -407,6 +407,48 @@ def describe_gains(table: pd.DataFrame, task: str, what: str = "gain") -> str:
     return "; ".join(real) + ("; the rest is within seed noise" if len(real) < len(g) else "")
 
 
+def convergence(history: pd.DataFrame, tasks: Mapping[str, Task], config: str,
+                last: int = 2) -> pd.DataFrame:
+    """Has ``config`` finished learning what its budget allows? From training histories
+    (``ResultsStore.load_history``): each task's training metric at the last epoch (mean over
+    seeds, display units) and how much it moved over the last ``last`` epochs. A metric still
+    moving fast at the end is a model stopped early; judge augmentations on models that
+    are not. Columns ``epochs, final, change, unit`` (change signed so positive is better).
+
+    Raises:
+        ValueError: no history for ``config``.
+
+    Introduced in notebook 05.
+    """
+    tasks = task_dict(tasks)
+    h = history[history["config"] == config]
+    if h.empty:
+        raise ValueError(f"no training history for config {config!r}; configs with one: "
+                         f"{sorted(set(history['config']))}.")
+    end = int(h["epoch"].max())
+    out = {}
+    for t, task in tasks.items():
+        curve = h[h["key"] == f"{t}_{task.metric}"].groupby("epoch")["value"].mean()
+        if curve.empty:
+            continue
+        scale, unit = task.display_scale
+        sign = 1.0 if task.higher_is_better else -1.0
+        before = curve.loc[:max(1, end - last)].iloc[-1]
+        out[t] = {"epochs": end, "final": scale * curve.iloc[-1],
+                  "change": sign * scale * (curve.iloc[-1] - before), "unit": unit}
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def describe_convergence(table: pd.DataFrame, last: int = 2) -> str:
+    """:func:`convergence`'s table in words: ``"shape 88.1% (+0.6 over the last 2 epochs)"``.
+
+    Introduced in notebook 05.
+    """
+    return "; ".join(f"{t} {r.final:.1f}{'%' if r.unit == '%' else ' ' + r.unit} "
+                     f"({r.change:+.1f} over the last {last} epochs)"
+                     for t, r in table.iterrows())
+
+
 def score(tasks: Mapping[str, Task], labels: Mapping[str, np.ndarray],
           predictions: Mapping[str, np.ndarray], batch: int = 1000) -> dict[str, float]:
     """Each task's primary metric (as in training logs) of ``predictions`` against ``labels``.

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -92,10 +93,12 @@ class ResultsStore:
         return _concat([pd.read_csv(p, dtype=_DTYPES) for p in self._files(experiment)],
                        ROW_COLUMNS)
 
-    def load_history(self, experiment: str) -> pd.DataFrame:
-        """All per-epoch history rows of an experiment (an empty frame if none)."""
-        return _concat([pd.read_csv(p, dtype=_DTYPES)
-                        for p in self._files(experiment, history=True)], HISTORY_COLUMNS)
+    def load_history(self, experiment: str | Iterable[str]) -> pd.DataFrame:
+        """All per-epoch history rows of an experiment, or of several (e.g. the
+        ``rows.experiment.unique()`` of a resampled grid); an empty frame if none."""
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        return _concat([pd.read_csv(p, dtype=_DTYPES) for name in names
+                        for p in self._files(name, history=True)], HISTORY_COLUMNS)
 
     def done(self, experiment: str, config: str, seed: int) -> pd.DataFrame:
         """The stored rows of one ``(config, seed)`` (empty if it has not run)."""

@@ -119,3 +119,23 @@ def test_gain_change_pairs_the_gains_at_two_sizes_by_seed():
     assert position["verdict"] == "within noise" and position["seeds"] == "1 of 3"
     with pytest.raises(ValueError, match="no rows with n_train == 50"):
         stats.gain_change(rows, tasks, ["aug"], "none", "n_train", 50, 400)
+
+
+def test_convergence_reads_the_last_epochs_of_the_training_curves():
+    tasks = {"shape": ACC, "position": POS}
+    rows = [("e", "none", seed, epoch, key, value)
+            for seed in (0, 1) for epoch, (acc, err) in enumerate(
+                [(0.3, 0.5), (0.6, 0.3), (0.8, 0.2), (0.82, 0.19)], start=1)
+            for key, value in (("shape_accuracy", acc + 0.01 * seed),
+                               ("position_error", err))]
+    history = pd.DataFrame(rows, columns=["experiment", "config", "seed", "epoch", "key",
+                                          "value"])
+    table = stats.convergence(history, tasks, "none", last=2)
+    assert table.loc["shape", "epochs"] == 4
+    assert table.loc["shape", "final"] == pytest.approx(82.5)  # percent, mean over seeds
+    assert table.loc["shape", "change"] == pytest.approx(22.0)  # from epoch 2 to epoch 4
+    assert table.loc["position", "change"] == pytest.approx(0.11)  # an error that fell (px)
+    text = stats.describe_convergence(table)
+    assert text.startswith("shape 82.5% (+22.0 over the last 2 epochs)")
+    with pytest.raises(ValueError, match="no training history for config 'other'"):
+        stats.convergence(history, tasks, "other")

@@ -85,6 +85,16 @@ def test_a_first_layout_folder_is_migrated_with_a_message(tmp_path, capsys):
     assert list(store.load_history("e")["seed"]) == [1]
 
 
+def test_histories_of_several_experiments_load_together(tmp_path):
+    store = ResultsStore(tmp_path)
+    for e in ("d0", "d1"):
+        store.append(_rows(seed=0).assign(experiment=e), pd.DataFrame([dict(
+            experiment=e, config="c", seed=0, epoch=1, key="loss", value=0.5)]))
+    assert sorted(store.load_history(["d0", "d1"])["experiment"]) == ["d0", "d1"]
+    assert list(store.load_history("d1")["experiment"]) == ["d1"]
+    assert store.load_history([]).empty
+
+
 WRITER = textwrap.dedent("""
     import sys
     import pandas as pd
