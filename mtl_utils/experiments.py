@@ -188,9 +188,11 @@ class Config:
         spec["tasks"] = list(self.tasks) if self.tasks is not None else None
         # The policy itself (its ops and parameters), not just the factory's name, so a
         # changed lambda under an old config name is refused too.
-        policy = (None if self.augment is None else
-                  self.augment(select_tasks(data.tasks, self.tasks)))
-        spec.update(fingerprint_version=3, augment=describe(self.augment), policy=describe(policy),
+        tasks = select_tasks(data.tasks, self.tasks)
+        policy = None if self.augment is None else self.augment(tasks)
+        # the tasks themselves too: a changed declaration, unit or loss is another run
+        spec.update(fingerprint_version=4, task_specs=[t.get_config() for t in tasks.values()],
+                    augment=describe(self.augment), policy=describe(policy),
                     weighting=describe(self.weighting), builder=describe(self.builder),
                     data=data.name, n_train=len(data.train), image_shape=data.image_shape,
                     data_info={k: str(v) for k, v in sorted(data.info.items())})

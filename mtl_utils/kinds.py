@@ -399,9 +399,23 @@ class PositionKind(LabelKind):
     name = "position"
     pool = "flatten"
     draw_first = True
+    fields = {"loss_scale": TaskField(1.0, "a factor on the loss: the same label in other "
+                                           "units, e.g. 1024 for squared pixels of a 32-pixel "
+                                           "image (notebook 03's losses on different scales)")}
+
+    def validate(self, task):
+        if not (isinstance(task.loss_scale, (int, float)) and task.loss_scale > 0):
+            raise ValueError(f"Task {task.name!r}: loss_scale must be a positive number, got "
+                             f"{task.loss_scale!r}.")
+
+    def describe(self, task):
+        return f", loss x{task.loss_scale:g}" if task.loss_scale != 1.0 else ""
 
     def output_units(self, task):
         return 2
+
+    def loss(self, task):
+        return scaled(keras.losses.mean_squared_error, float(task.loss_scale))
 
     def metrics(self, task):
         return [keras.metrics.MeanMetricWrapper(scaled(position_distance, task.metric_scale),

@@ -360,3 +360,18 @@ def test_overlapping_runs_in_two_threads_each_keep_their_seed():
     keras.utils.set_random_seed(1)  # afterwards Keras follows Python's generator again
     _assert_same(expected[1], [w.numpy() for w in build_shared_model(
         [ACC, ERR], (12, 12, 3), filters=(4,), compile=False).weights])
+
+
+def test_a_changed_task_under_an_old_name_is_refused(tiny, tmp_path):
+    # the same config on data whose position task has another loss is another run
+    from dataclasses import replace
+
+    from mtl_utils.tasks import Task
+
+    pixels = Task.from_config({**tiny.tasks["position"].get_config(), "loss_scale": 1024.0})
+    other = replace(tiny, tasks={**tiny.tasks, "position": pixels})
+    assert _config().fingerprint(tiny) != _config().fingerprint(other)
+    store = ex.ResultsStore(tmp_path)
+    ex.run_config(tiny, _config(), [0], "grid", store, progress=False)
+    with pytest.raises(ValueError, match="made with other settings"):
+        ex.run_config(other, _config(), [0], "grid", store, progress=False)
