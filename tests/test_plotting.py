@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mtl_utils import plotting
-from mtl_utils.experiments import summarize
+from mtl_utils.stats import summarize
 
 matplotlib.use("Agg")
 
