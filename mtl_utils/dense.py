@@ -11,7 +11,8 @@ segmentation ``(H, W, 1)`` int nearest warp; pixels from outside the frame get
 depth        ``(H, W, 1)`` f32 metres along the optical axis, ``0`` where invalid; nearest
                                warp (no "flying pixels" between surfaces), fill ``0``
 normals      ``(H, W, 3)`` f32 unit vectors in the camera frame, ``0`` where invalid;
-                               bilinear warp of the valid vectors, renormalised, then
+                               bilinear warp of the valid vectors, renormalised (valid
+                               where the nearest source pixel is), then
                                turned with the camera (a mirror negates x, a vertical
                                flip y, an in-plane rotation turns ``(nx, ny)``)
 ============ ================= =========================================================
@@ -258,7 +259,8 @@ def angle_degrees(y_true: tf.Tensor, y_pred: tf.Tensor) -> tuple[tf.Tensor, tf.T
 
 class NormalAngle(keras.metrics.Metric):
     """A statistic of the angle between predicted and true normals over every valid pixel
-    seen: ``"mean"``, ``"median"`` (from a histogram of 0.05-degree bins) or ``"within"``
+    seen: ``"mean"``, ``"median"`` (from a histogram of 0.05-degree bins; the mean of the two
+    middle pixels' bins when their number is even, as ``np.median``) or ``"within"``
     (the share of pixels within ``threshold`` degrees).
 
     Introduced in notebook 11.
@@ -297,9 +299,14 @@ class NormalAngle(keras.metrics.Metric):
     def result(self):
         total, count = tf.convert_to_tensor(self.total), tf.convert_to_tensor(self.count)
         if self.statistic == "median":
+            # as np.median: the mean of the two middle pixels (ranks from 1) when even
             cum = tf.cumsum(total)
-            k = tf.argmax(tf.cast(cum >= 0.5 * count, tf.int32), output_type=tf.int32)
-            return (tf.cast(k, tf.float32) + 0.5) * (180.0 / self.BINS)
+            lower = tf.argmax(tf.cast(cum >= tf.floor((count + 1.0) / 2.0), tf.int32),
+                              output_type=tf.int32)
+            upper = tf.argmax(tf.cast(cum >= tf.floor(count / 2.0) + 1.0, tf.int32),
+                              output_type=tf.int32)
+            k = (tf.cast(lower, tf.float32) + tf.cast(upper, tf.float32)) / 2.0
+            return (k + 0.5) * (180.0 / self.BINS)
         return tf.math.divide_no_nan(total, count)
 
     def get_config(self):
@@ -625,11 +632,13 @@ class NormalsKind(DenseKind):
         n = tf.cast(y, tf.float32)
         if task.renormalize:
             valid = tf.cast(tf.norm(n, axis=-1, keepdims=True) > 1e-6, tf.float32)
-            warped = geometry.warp_images(tf.concat([n * valid, valid], -1), matrices,
-                                          interpolation="bilinear", fill_mode="constant")
-            kept = (warped[..., 3:] >= 0.5) & (tf.norm(warped[..., :3], axis=-1,
-                                                       keepdims=True) > 1e-6)
-            n = tf.where(kept, normalize(warped[..., :3]), tf.zeros_like(warped[..., :3]))
+            warped = geometry.warp_images(n * valid, matrices, interpolation="bilinear",
+                                          fill_mode="constant")
+            # valid where the nearest source pixel is (as depth and segmentation are)
+            near = geometry.warp_images(valid, matrices, interpolation="nearest",
+                                        fill_mode="constant")
+            kept = (near > 0.5) & (tf.norm(warped, axis=-1, keepdims=True) > 1e-6)
+            n = tf.where(kept, normalize(warped), tf.zeros_like(warped))
         else:
             n = geometry.warp_images(n, matrices, interpolation="bilinear",
                                      fill_mode="constant")
