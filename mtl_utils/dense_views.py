@@ -17,9 +17,9 @@ import pandas as pd
 import tensorflow as tf
 
 from . import geometry
-from .augment import GeometricOp, HFlip, shared, signed_unit, split_seed, tta, unit
+from .augment import GeometricOp, HFlip, Rotate, shared, signed_unit, split_seed, tta, unit
 from .dense import ANGLE_THRESHOLDS, IGNORE, normalize, normals_rgb, within_name
-from .policy import Transformation
+from .policy import Policy, PolicyRun, Transformation
 from .scenes import (
     SCENE_CLASSES,
     Cameras,
@@ -31,6 +31,7 @@ from .scenes import (
     view_cameras,
     with_zoom_reading,
 )
+from .stats import DELTA_M_CONVENTIONS, delta_m_by_seed, mean_interval
 from .tasks import Task, task_dict
 
 FIG_DPI = 80
@@ -62,6 +63,112 @@ class ScaleCrop(GeometricOp):
         dx = signed_unit(s_x, n, None) * room * (tf.cast(width, tf.float32) - 1.0) / 2.0
         dy = signed_unit(s_y, n, None) * room * (tf.cast(height, tf.float32) - 1.0) / 2.0
         return geometry.zoom(1.0 / s, 1.0 / s) @ geometry.translation(-dx, -dy)
+
+
+# ------------------------------------------------------- labels warped as images
+def warp_as_images(labels: Mapping[str, Any], tasks: Mapping[str, Task],
+                   matrices: Any) -> dict[str, tf.Tensor]:
+    """Dense labels warped by forward ``matrices`` as if they were images: segmentation and
+    depth nearest (fills :data:`~mtl_utils.dense.IGNORE` and 0), normals bilinear, not
+    renormalised, not turned or mirrored: what a pipeline that knows masks but not normals
+    does (Keras' preprocessing layers, albumentations, ttach).
+
+    Introduced in notebook 11.
+    """
+    tasks = task_dict(tasks)
+    m = tf.cast(tf.convert_to_tensor(matrices), tf.float32)
+    out = {}
+    for k, y in labels.items():
+        kind = tasks[k].kind
+        fill = float(IGNORE) if kind == "segmentation" else 0.0
+        warped = geometry.warp_images(tf.cast(y, tf.float32), m, fill_mode="constant",
+                                      fill_value=fill, interpolation="bilinear"
+                                      if kind == "normals" else "nearest")
+        out[k] = tf.cast(warped, tf.convert_to_tensor(y).dtype)
+    return out
+
+
+class ImageWarpedLabels(Policy):
+    """A policy's views with every label warped as an image (:func:`warp_as_images`): the
+    same images and matrices as ``policy``; the normals keep their sign and direction
+    after a flip or a rotation. The "naive" training of notebook 11.
+
+    Introduced in notebook 11.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy.tasks)
+        self.policy = policy
+
+    def __repr__(self) -> str:
+        return f"ImageWarpedLabels({self.policy!r})"
+
+    def check_batch(self, inputs, labels):
+        return self.policy.check_batch(inputs, labels)
+
+    def call(self, inputs, labels, seed) -> PolicyRun:
+        run = self.policy.call(inputs, labels, seed)
+        moved = warp_as_images(labels, self.tasks, run.transform.matrices)
+        return run._replace(labels=moved)
+
+
+#: Label rules of notebook 11's training comparison: name -> what the labels go through.
+TRAINING_RULES: dict[str, str] = {
+    "none": "no augmentation",
+    "consistent": "labels moved by their kinds, a zoom read as a focal-length change",
+    "research": "the research code's convention: depth divided by the zoom, normals "
+                "interpolated and left as they are (not renormalised)",
+    "naive": "labels warped as images: the normals keep their sign and direction",
+}
+
+
+def dense_ops(zoom: float = 0.5, degrees: float = 10.0) -> list:
+    """The geometric ops of notebook 11's training: the research code's scale-crop
+    (``zoom``), a horizontal flip and a rotation by up to ``degrees``.
+
+    Introduced in notebook 11.
+    """
+    return [ScaleCrop(zoom), HFlip(), Rotate(degrees)]
+
+
+def training_policies(ops: Sequence[Any]) -> dict[str, Any]:
+    """``{rule: factory(tasks) -> policy or None}`` for every rule of
+    :data:`TRAINING_RULES`, the same ``ops`` (the same images) in each.
+
+    Introduced in notebook 11.
+    """
+    ops = list(ops)
+    return {
+        "none": None,
+        "consistent": lambda ts: shared(ops, with_zoom_reading(ts, "focal")),
+        "research": lambda ts: shared(ops, with_zoom_reading(ts, "research",
+                                                             renormalize=False)),
+        "naive": lambda ts: ImageWarpedLabels(shared(ops, with_zoom_reading(ts, "focal"))),
+    }
+
+
+def delta_m_table(rows: pd.DataFrame, reference_rows: pd.DataFrame,
+                  tasks: Mapping[str, Task], split: str = "test",
+                  confidence: float = 0.95) -> pd.DataFrame:
+    """Delta_m (%) of every config in ``rows`` against ``reference_rows`` (the single-task
+    models), every metric of every task, per seed, in both conventions: ``"per_metric"``
+    (mean over all K metrics, as CAGrad and Nash-MTL report it) and ``"per_task"`` (mean
+    over each task's metrics first, then over tasks, as LibMTL). Columns ``config,
+    convention, delta_m, low, high, seeds`` (mean over seeds and its t-interval; positive
+    is better).
+
+    Introduced in notebook 11.
+    """
+    out = []
+    for convention in ("per_metric", "per_task"):
+        assert convention in DELTA_M_CONVENTIONS
+        dm = delta_m_by_seed(rows, reference_rows, tasks, split, all_metrics=True,
+                             convention=convention)
+        for config, g in dm.groupby("config", sort=False):
+            mean, low, high = mean_interval(g["delta_m"], confidence)
+            out.append({"config": config, "convention": convention, "delta_m": mean,
+                        "low": low, "high": high, "seeds": len(g)})
+    return pd.DataFrame(out)
 
 
 # ------------------------------------------------------------------ label damage
@@ -105,12 +212,7 @@ def move_labels(labels: Mapping[str, np.ndarray], tasks: Mapping[str, Task],
     m = tf.constant(np.asarray(matrices, np.float32))
     h, w = np.shape(next(iter(labels.values())))[1:3]
     if rule == "normals' sign forgotten":
-        fills = {"segmentation": float(IGNORE)}
-        return {k: geometry.warp_images(tf.cast(v, tf.float32), m, interpolation="nearest"
-                                        if tasks[k].kind != "normals" else "bilinear",
-                                        fill_mode="constant", fill_value=fills.get(k, 0.0)
-                                        ).numpy().astype(np.asarray(v).dtype)
-                for k, v in labels.items()}
+        return {k: v.numpy() for k, v in warp_as_images(labels, tasks, m).items()}
     flips = tf.constant(np.linalg.det(np.asarray(matrices)[:, :2, :2]) < 0)
     moved, _ = Transformation(m, flips, h, w).move(
         {k: tf.constant(v) for k, v in labels.items()}, _rule_tasks(tasks, rule))
@@ -340,3 +442,77 @@ def threshold_names() -> list[str]:
     Introduced in notebook 11.
     """
     return [within_name(t) for t in ANGLE_THRESHOLDS]
+
+
+def describe_damage(damage: pd.DataFrame) -> list[str]:
+    """Sentences on :func:`label_damage`'s table of :func:`damage_cases`, every number
+    read from the table: what a forgotten normals' sign, the other convention's turn,
+    unrenormalised normals and the research code's zoom cost, against the kinds' rules.
+
+    Introduced in notebook 11.
+    """
+    views = list(dict.fromkeys(damage.index.get_level_values(0)))
+    flip, turn, crop = views[0], views[1], views[2]
+    ours = "focal reading (ours)"
+
+    def cell(view, rule, col):
+        return float(damage.loc[(view, rule), col])
+
+    lines = [
+        f"{flip}: forgetting the normals' sign leaves them "
+        f"{cell(flip, RULE_FORGOTTEN, 'normals error (deg)'):.1f} deg off the re-render on "
+        f"average ({cell(flip, RULE_FORGOTTEN, '> 11.25 deg (%)'):.0f}% of pixels beyond 11.25 "
+        f"deg); the kinds' flip: {cell(flip, ours, 'normals error (deg)'):.2f} deg.",
+        f"{turn}: the turn written for y-up normals is "
+        f"{cell(turn, 'y-up turn on y-down normals', 'normals error (deg)'):.1f} deg off "
+        f"(the kinds': {cell(turn, ours, 'normals error (deg)'):.2f} deg); bilinear normals "
+        f"not renormalised: {cell(turn, 'not renormalised', 'shorter than 0.99 (%)'):.1f}% "
+        f"shorter than 0.99, down to {cell(turn, 'not renormalised', 'shortest'):.2f}.",
+    ]
+    r = damage.loc[(crop, "research code")]
+    lines.append(
+        f"{crop}, the research code: depth {r['depth error (%)']:.1f}% off the re-render, "
+        f"normals {r['normals vs own depth (deg)']:.1f} deg from what that depth implies "
+        f"({r['normals error (deg)']:.2f} deg from the re-render: they read the zoom as a "
+        f"focal-length change), {r['shorter than 0.99 (%)']:.1f}% of vectors shorter than "
+        f"0.99 (down to {r['shortest']:.2f}).")
+    lines.append(
+        f"{crop}, one reading for both: focal {cell(crop, ours, 'depth error (%)'):.2f}% depth "
+        f"error and {cell(crop, ours, 'normals vs own depth (deg)'):.2f} deg; closer (depth "
+        f"divided by the zoom, normals made consistent) "
+        f"{cell(crop, 'closer reading (ours)', 'normals vs own depth (deg)'):.2f} deg from its "
+        "own depth.")
+    return lines
+
+
+RULE_FORGOTTEN = "normals' sign forgotten"
+
+
+def describe_tta(table: pd.DataFrame, task: str = "normals",
+                 metric: str = "normals mean_angle") -> str:
+    """One sentence comparing the rows of a test-time augmentation table (``none``,
+    ``spatial``, ``kind``) on one column, lower is better; the numbers read from it.
+
+    Introduced in notebook 11.
+    """
+    v = table[metric]
+    best = v.idxmin()
+    return (f"{metric}: one view {v['none']:.2f}, flip-averaged as a plain spatial average "
+            f"{v['spatial']:.2f}, flip-averaged with the normals' sign restored {v['kind']:.2f} "
+            f"(lowest: {best}).")
+
+
+def mean_table(rows: pd.DataFrame, tasks: Mapping[str, Task], split: str = "test"
+               ) -> pd.DataFrame:
+    """Every config's metrics (not losses) averaged over seeds, as :func:`results_table`
+    shows them (a row per config, in the rows' order).
+
+    Introduced in notebook 11.
+    """
+    keep = rows[(rows["split"] == split) & (rows["metric"] != "loss")]
+    means = keep.groupby(["config", "task", "metric"], sort=False)["value"].mean()
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for (config, task, metric), value in means.items():
+        scores.setdefault(config, {}).setdefault(task, {})[metric] = float(value)
+    return results_table({c: {t: s[t] for t in task_dict(tasks) if t in s}
+                          for c, s in scores.items()}, tasks)

@@ -8,6 +8,7 @@ import math
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from mtl_utils import augment as A
 from mtl_utils import dense, scenes, stats
+from mtl_utils import dense_views as dv
 from mtl_utils.data import to_dataset
 from mtl_utils.dense_views import ScaleCrop, flip_tta, label_damage, move_labels, score_all
 from mtl_utils.models import build_shared_model, build_single_task_models, count_params
@@ -306,3 +308,36 @@ def test_move_labels_names_its_rules(scene_set):
     _, _, rendered, tasks = scene_set
     with pytest.raises(ValueError, match="unknown label rule 'mine'"):
         move_labels(_labels(rendered, tasks), tasks, np.eye(3)[None], "mine")
+
+
+def test_labels_warped_as_images_keep_the_normals_sign_and_nothing_else_differs(scene_set):
+    _, _, rendered, tasks = scene_set
+    labels = _labels(rendered, tasks)
+    policy = A.shared([A.HFlip(p=1.0)], tasks)
+    naive = dv.ImageWarpedLabels(policy)
+    good, bad = policy.run(rendered["image"], labels, 3), naive.run(rendered["image"], labels, 3)
+    np.testing.assert_array_equal(good.inputs.numpy(), bad.inputs.numpy())
+    for k in ("segmentation", "depth"):
+        np.testing.assert_array_equal(good.labels[k].numpy(), bad.labels[k].numpy())
+    mirrored = labels["normals"][:, :, ::-1]
+    np.testing.assert_allclose(bad.labels["normals"].numpy(), mirrored, atol=1e-6)
+    np.testing.assert_allclose(good.labels["normals"].numpy(), mirrored * [-1, 1, 1], atol=1e-5)
+    assert set(dv.training_policies(dv.dense_ops())) == set(dv.TRAINING_RULES)
+
+
+def test_delta_m_table_gives_both_conventions_with_intervals():
+    tasks = {"s": Task("s", "segmentation", num_classes=3), "d": Task("d", "depth")}
+    rows = []
+    for seed, (miou, err) in enumerate(((0.55, 0.8), (0.6, 0.7))):
+        for config, values in (("mtl", {"s": {"miou": miou, "pixel_accuracy": 0.8},
+                                        "d": {"abs_error": err, "rel_error": 0.2}}),
+                               ("single", {"s": {"miou": 0.5, "pixel_accuracy": 0.8},
+                                           "d": {"abs_error": 1.0, "rel_error": 0.2}})):
+            rows += [{"config": config, "seed": seed, "task": t, "metric": m, "value": v,
+                      "split": "test"} for t, ms in values.items() for m, v in ms.items()]
+    rows = pd.DataFrame(rows)
+    table = dv.delta_m_table(rows[rows.config == "mtl"], rows[rows.config == "single"], tasks)
+    got = table.set_index("convention")["delta_m"]
+    # seed 0: +10% and +20% on one metric of each task's two: 7.5; seed 1: +20%, +30%: 12.5
+    assert got["per_metric"] == pytest.approx(10) and got["per_task"] == pytest.approx(10)
+    assert (table["seeds"] == 2).all() and (table["low"] < 10).all() and (table["high"] > 10).all()
