@@ -293,6 +293,10 @@ class LabelKind:
         """What a geometric ``op`` does to this label (:func:`mtl_utils.augment.label_effect`)."""
         return "kept"
 
+    def check_op(self, task: Task, op, tasks: Mapping[str, Task]) -> None:
+        """Raise ``ValueError`` if this label cannot follow geometric ``op`` in a policy over
+        ``tasks`` (default: any op is fine). Introduced in notebook 11."""
+
     # ------------------------------------------------------------------- plots
     def draw(self, ax, task: Task, y: np.ndarray, frame: dict, color: str) -> str | None:
         """Draw one example's label on ``ax``; returns text for the title, or ``None``.

@@ -16,7 +16,7 @@ from mtl_utils.tasks import Task, select_tasks, task_dict, validate_labels
 
 def test_every_kind_has_shape_direction_and_metric():
     for kind in LABEL_KINDS:
-        t = Task("t", kind, num_classes=3 if kind == "class" else None)
+        t = Task("t", kind, num_classes=3 if kind in ("class", "segmentation") else None)
         assert isinstance(t.label_shape((8, 8, 3)), tuple)
         assert isinstance(t.higher_is_better, bool)
         assert t.metric_key == f"t_{t.metric}"
