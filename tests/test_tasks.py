@@ -36,7 +36,7 @@ def test_label_shapes_follow_image_size():
     (dict(name="c", kind="class"), "num_classes >= 2"),
     (dict(name="c", kind="class", num_classes=3, class_names=("a", "b")), "one name per class"),
     (dict(name="c", kind="class", num_classes=3, flip_class_map=(0, 0, 1)), "permutation"),
-    (dict(name="p", kind="position", num_classes=3), "only for class tasks"),
+    (dict(name="p", kind="position", num_classes=3), "num_classes is only for class"),
     (dict(name="p", kind="position", scale_equivariant=True), "only for scalar"),
     (dict(name="s", kind="scalar", value_range=(1.0, 1.0)), "hi > lo"),
     (dict(name="s", kind="scalar", head_pool="mean"), "unknown head_pool"),
