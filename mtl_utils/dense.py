@@ -55,7 +55,7 @@ import tensorflow as tf
 from keras import layers
 
 from . import geometry
-from .kinds import LabelKind, TaskField
+from .kinds import LabelKind, TaskField, check_classes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tasks import Task
@@ -458,12 +458,7 @@ class SegmentationKind(DenseKind):
     dtype = "int32"
 
     def validate(self, task):
-        if task.num_classes is None or int(task.num_classes) < 2:
-            raise ValueError(f"Task {task.name!r}: a segmentation task needs num_classes >= 2, "
-                             f"got {task.num_classes!r}.")
-        if task.class_names is not None and len(task.class_names) != task.num_classes:
-            raise ValueError(f"Task {task.name!r}: {len(task.class_names)} class_names for "
-                             f"{task.num_classes} classes; give one name per class.")
+        check_classes(task, "a segmentation task")
 
     def describe(self, task):
         return f", {task.num_classes} classes"
