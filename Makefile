@@ -47,12 +47,16 @@ $(COMPAT_STAMP): requirements-compat.txt pyproject.toml
 	@touch $(COMPAT_STAMP)
 	@echo "Setup done: $(COMPAT_VENV)"
 
-# The unit and property tests (no notebooks, no papermill) on the lower bounds.
+# The unit and property tests (no notebooks, no papermill) on the lower bounds. Tests marked
+# `processes` (kills, concurrent writers, process pools, the course runner) are skipped there:
+# each starts Python processes that import TensorFlow, and they test our process handling,
+# which calls no library API that the in-process tests do not call too.
 test-compat: setup-compat
 	@$(COMPAT_BIN)/python -c "import sys, tensorflow as tf, keras, numpy, pandas; \
 	print('lower bounds: Python', sys.version.split()[0], '| TensorFlow', tf.__version__, \
 	      '| Keras', keras.__version__, '| numpy', numpy.__version__, '| pandas', pandas.__version__)"
 	$(COMPAT_BIN)/python -m pytest tests --ignore=tests/test_papermill.py \
+		-m "not processes" \
 		-o addopts="-ra --durations=10" $(COMPAT_TEST_ARGS)
 
 lab: setup

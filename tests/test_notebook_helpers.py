@@ -136,6 +136,7 @@ def _notebook(path, code):
     nbformat.write(nb, path)
 
 
+@pytest.mark.processes
 @needs_papermill
 def test_course_run_executes_in_order_and_writes_the_summary(tmp_path):
     nbs = tmp_path / "nbs"
@@ -152,6 +153,7 @@ def test_course_run_executes_in_order_and_writes_the_summary(tmp_path):
     assert "results" in "".join(injected[0]["source"])  # RESULTS_DIR points into the run
 
 
+@pytest.mark.processes
 @needs_papermill
 def test_course_run_stops_at_a_failing_notebook_naming_it(tmp_path, capsys):
     nbs = tmp_path / "nbs"
@@ -195,6 +197,7 @@ def test_the_readme_is_short_and_links_the_other_documents():
         assert f"(notebooks/{nb.name})" in readme, f"the course table misses {nb.name}"
 
 
+@pytest.mark.processes
 @needs_papermill
 def test_adopt_copies_a_run_into_notebooks_without_the_run_s_paths(tmp_path):
     nbs = tmp_path / "nbs"
@@ -215,6 +218,7 @@ def test_adopt_copies_a_run_into_notebooks_without_the_run_s_paths(tmp_path):
     assert "../results" in printed  # the run's results folder, shown as the default
 
 
+@pytest.mark.processes
 def test_importing_the_package_filters_only_tensorflows_start_up_chatter():
     import os
     import subprocess
@@ -238,6 +242,7 @@ def test_importing_the_package_filters_only_tensorflows_start_up_chatter():
     assert "oneDNN" not in err and "cuInit" not in err and "cuda drivers" not in err, err
 
 
+@pytest.mark.processes
 @needs_papermill
 def test_course_run_keeps_tensorflow_start_up_chatter_off_the_console(tmp_path):
     # A notebook whose first cell imports TensorFlow itself (as 04 and 05 do) must not put

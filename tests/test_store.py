@@ -121,6 +121,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.processes
 def test_concurrent_writers_lose_no_row(tmp_path):
     # Three processes write one experiment at the same time; two of them overlap on the
     # same runs (duplicated work): every run ends up once, with all its rows.
@@ -152,6 +153,7 @@ def _finished_runs(folder: Path) -> list[Path]:
         grid.is_dir()) else []
 
 
+@pytest.mark.processes
 def test_a_grid_killed_with_sigkill_resumes_with_every_run_once(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", GRID, str(tmp_path)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -209,14 +211,29 @@ def test_a_failing_config_keeps_the_rows_of_the_others(small, tmp_path):
     assert set(info.value.rows["config"]) == {"c0", "c1"}
 
 
-def test_a_grid_on_a_process_pool_equals_the_sequential_grid(small, tmp_path):
-    sequential = ex.run_grid(small, _configs(), [0, 1], "seq", progress=False)
+@pytest.fixture(scope="module")
+def sequential(small):
+    """The reference grid, run once in this process for the pool and Dask tests."""
+    return ex.run_grid(small, _configs(), [0, 1], "seq", progress=False)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """One pool of two worker processes, shared by the tests of grids on a pool (each
+    worker imports TensorFlow once)."""
+    with ex.process_pool(2) as executor:
+        yield executor
+
+
+KEYS = ["config", "seed", "task", "metric", "split"]
+
+
+@pytest.mark.processes
+def test_a_grid_on_a_process_pool_equals_the_sequential_grid(small, sequential, pool, tmp_path):
     store = ResultsStore(tmp_path)
-    with ex.process_pool(2) as pool:
-        parallel = ex.run_grid(small, _configs(), [0, 1], "par", store, progress=False,
-                               executor=pool)
-    keys = ["config", "seed", "task", "metric", "split"]
-    a, b = sequential.sort_values(keys), parallel.sort_values(keys)
+    parallel = ex.run_grid(small, _configs(), [0, 1], "par", store, progress=False,
+                           executor=pool)
+    a, b = sequential.sort_values(KEYS), parallel.sort_values(KEYS)
     # the same runs; the workers' TensorFlow uses one thread each, which sums in another
     # order: equal up to float rounding
     np.testing.assert_allclose(a["value"].to_numpy(), b["value"].to_numpy(), rtol=1e-4)
@@ -230,24 +247,23 @@ def _draw(seed):  # module level: workers unpickle it by reference
     return make_shapes(64, seed=seed, n_val=16, n_test=32)
 
 
-def test_a_resampled_grid_on_a_process_pool_equals_the_sequential_one(tmp_path):
+@pytest.mark.processes
+def test_a_resampled_grid_on_a_process_pool_equals_the_sequential_one(pool, tmp_path):
     def name(data):
         return ex.experiment_name("re", data)
 
     sequential = ex.run_resampled(_draw, _configs(1), [0, 1], name, progress=False)
     store = ResultsStore(tmp_path)
-    with ex.process_pool(2) as pool:
-        parallel = ex.run_resampled(_draw, _configs(1), [0, 1], name, store, progress=False,
-                                    executor=pool)
-    keys = ["config", "seed", "task", "metric", "split"]
+    parallel = ex.run_resampled(_draw, _configs(1), [0, 1], name, store, progress=False,
+                                executor=pool)
     # each worker made its seed's own draw: equal up to the workers' float rounding
-    np.testing.assert_allclose(sequential.sort_values(keys)["value"].to_numpy(),
-                               parallel.sort_values(keys)["value"].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(sequential.sort_values(KEYS)["value"].to_numpy(),
+                               parallel.sort_values(KEYS)["value"].to_numpy(), rtol=1e-4)
     assert set(parallel["experiment"]) == {"re_shapes_n64_s32_d0", "re_shapes_n64_s32_d1"}
     assert all(len(store.load(e)) for e in set(parallel["experiment"]))
 
 
-def test_a_grid_on_a_local_dask_cluster_with_two_workers(small, tmp_path):
+def test_a_grid_on_a_local_dask_cluster_with_two_workers(small, sequential, tmp_path):
     distributed = pytest.importorskip("distributed")
     store = ResultsStore(tmp_path)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -259,9 +275,7 @@ def test_a_grid_on_a_local_dask_cluster_with_two_workers(small, tmp_path):
     pd.testing.assert_frame_equal(rows.reset_index(drop=True), again.reset_index(drop=True),
                                   check_dtype=False)
     # the seeds' numbers: a worker's event loop must not move the seeds Keras draws from
-    sequential = ex.run_grid(small, _configs(), [0, 1], "seq", progress=False)
-    keys = ["config", "seed", "task", "metric", "split"]
-    np.testing.assert_allclose(rows.sort_values(keys)["value"].to_numpy(),
-                               sequential.sort_values(keys)["value"].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(rows.sort_values(KEYS)["value"].to_numpy(),
+                               sequential.sort_values(KEYS)["value"].to_numpy(), rtol=1e-4)
     runs = store.load("dask").groupby(["config", "seed"]).size()
     assert len(runs) == 4 and (runs == 4).all()
