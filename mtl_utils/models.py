@@ -386,3 +386,94 @@ def count_params(model: keras.Model, task: str | None = None) -> int:
                      if layer.name.startswith(f"{task}_") or layer.name in own
                      for v in layer.trainable_variables]
     return sum(int(keras.ops.size(v)) for v in variables)
+
+
+class Glimpses(layers.Layer):
+    """Text-guided attention over a feature map (stacked attention, Yang et al. 2016): each
+    of ``glimpses`` queries, made from the text vector, scores every cell of the map
+    ``(B, h, w, F)``; a softmax over the cells weighs them. Per glimpse it returns where it
+    looked (the weighted mean of the cells' ``(x, y)`` in ``[0, 1]``) and what it saw (the
+    weighted mean of the features), concatenated with the text vector: ``(B, D + g (F + 2))``.
+
+    Introduced in notebook 12.
+    """
+
+    def __init__(self, glimpses: int = 2, sharpness: float = 4.0, name: str = "glimpses",
+                 **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.glimpses = int(glimpses)
+        # scores scaled up: a short run must learn to look at one object, not everywhere
+        self.sharpness = float(sharpness)
+
+    def build(self, input_shape):
+        map_shape, text_shape = input_shape
+        self.queries = [layers.Dense(int(map_shape[-1]), name=f"query{g}")
+                        for g in range(self.glimpses)]
+        for q in self.queries:
+            q.build(text_shape)
+
+    def call(self, inputs):
+        x, t = inputs
+        shape = keras.ops.shape(x)
+        h, w, f = shape[1], shape[2], shape[3]
+        cells = keras.ops.reshape(x, (shape[0], h * w, f))
+        ys, xs = keras.ops.meshgrid(keras.ops.arange(h), keras.ops.arange(w), indexing="ij")
+        grid = keras.ops.stack([(keras.ops.cast(xs, x.dtype) + 0.5) / keras.ops.cast(w, x.dtype),
+                                (keras.ops.cast(ys, x.dtype) + 0.5) / keras.ops.cast(h, x.dtype)],
+                               axis=-1)
+        grid = keras.ops.reshape(grid, (h * w, 2))
+        out = [t]
+        for q in self.queries:
+            scores = self.sharpness * keras.ops.einsum("bnf,bf->bn", cells, q(t))
+            weights = keras.ops.softmax(scores, axis=-1)
+            out += [keras.ops.einsum("bn,nc->bc", weights, grid),
+                    keras.ops.einsum("bn,bnf->bf", weights, cells)]
+        return keras.ops.concatenate(out, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        map_shape, text_shape = input_shape
+        return (text_shape[0], int(text_shape[-1]) + self.glimpses * (int(map_shape[-1]) + 2))
+
+    def get_config(self):
+        return {**super().get_config(), "glimpses": self.glimpses, "sharpness": self.sharpness}
+
+
+def build_image_text_model(tasks: Iterable[Task] | Mapping[str, Task],
+                           input_shape: Sequence[int], vocab_size: int, max_length: int,
+                           filters: Sequence[int] = (32, 64, 64), embed_dim: int = 32,
+                           text_dim: int = 64, glimpses: int = 2, hidden: int = 64,
+                           name: str = "image_text") -> keras.Model:
+    """Two inputs, a head per task: ``{"image": (B, H, W, C), "tokens": (B, L)}``. The image
+    encoder (:func:`build_encoder`'s ``small_cnn``) gives a feature map; the text encoder
+    (an embedding, a 1-D convolution over five-word windows, max pooling, a dense layer)
+    gives a vector; :class:`Glimpses` lets the text look at the map twice (where and what); every
+    task's head reads the fused vector. Uncompiled: a
+    :class:`~mtl_utils.experiments.Config` ``builder`` (``functools.partial`` for the
+    vocabulary).
+
+    Raises:
+        ValueError: no tasks, a bad image shape, ``vocab_size < 2`` or ``max_length < 1``.
+
+    Introduced in notebook 12.
+    """
+    tasks = task_dict(tasks)
+    if not tasks:
+        raise ValueError("build_image_text_model needs at least one task.")
+    shape = _check_input_shape(input_shape, (3,))
+    if int(vocab_size) < 2 or int(max_length) < 1:
+        raise ValueError(f"build_image_text_model needs vocab_size >= 2 and max_length >= 1 "
+                         f"(the token ids' range and length); got {vocab_size}, {max_length}.")
+    image = keras.Input(shape=shape, name="image")
+    tokens = keras.Input(shape=(int(max_length),), dtype="int32", name="tokens")
+    # the glimpses look at the first two blocks' map, at half the image's resolution: a
+    # colour is still a colour there (deeper maps mix each cell with its context)
+    feats = build_encoder(shape, "small_cnn", filters[:2])(image)
+    t = layers.Embedding(int(vocab_size), int(embed_dim), name="text_embed")(tokens)
+    # a window of five words tells a role ("is the bright red": the subject is red; "of
+    # the red": the object is), wherever the phrase sits; max pooling keeps each role found
+    t = layers.Conv1D(int(text_dim), 5, padding="same", activation="relu", name="text_conv")(t)
+    t = layers.GlobalMaxPooling1D(name="text_pool")(t)
+    t = layers.Dense(int(text_dim), activation="relu", name="text_dense")(t)
+    fused = Glimpses(glimpses)([feats, t])
+    outputs = {n: build_head(t_, fused, shape, "flatten", hidden) for n, t_ in tasks.items()}
+    return keras.Model({"image": image, "tokens": tokens}, outputs, name=name)

@@ -19,7 +19,7 @@ LAYERS = [
     ["policy"],
     ["data", "stats", "store"],
     ["augment", "pipelines"],
-    ["text"],
+    ["text", "scenes"],
     ["fast_layers", "weighting"],
     ["models"],
     ["experiments"],
