@@ -668,19 +668,8 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     images = np.asarray(images)  # token ids stay integers, images become float32
     if not np.issubdtype(images.dtype, np.integer):
         images = images.astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, s: augment(batch[0], batch[1], s),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if repeat:
-        ds = ds.repeat()
+    ds = _batches(tf.data.Dataset.from_tensor_slices((images, labels)), len(images),
+                  batch_size, shuffle, seed, augment, cache, drop_remainder, repeat)
     if names:
         def replicate(x, *rest):
             if not isinstance(x, dict):
@@ -718,7 +707,19 @@ def _dataset_of_inputs(inputs, labels, tasks, batch_size, shuffle, seed, augment
         labels = {t: labels[t] for t in tasks}
     arrays = {k: np.asarray(v) if np.issubdtype(np.asarray(v).dtype, np.integer)
               else np.asarray(v, np.float32) for k, v in inputs.items()}
-    ds = tf.data.Dataset.from_tensor_slices((arrays, labels))
+    ds = _batches(tf.data.Dataset.from_tensor_slices((arrays, labels)), n, batch_size,
+                  shuffle, seed, augment, cache, drop_remainder, repeat)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = bool(autotune)
+    return ds.with_options(options)
+
+
+def _batches(ds, n: int, batch_size: int, shuffle: bool, seed: int, augment, cache: bool,
+             drop_remainder: bool, repeat: bool):
+    """``cache -> shuffle -> batch -> map(augment) -> repeat``, each batch's augmentation
+    seed from ``tf.data.Dataset.random`` (:func:`to_dataset`'s pipeline)."""
     if cache:
         ds = ds.cache()
     if shuffle:
@@ -729,10 +730,4 @@ def _dataset_of_inputs(inputs, labels, tasks, batch_size, shuffle, seed, augment
         ds = tf.data.Dataset.zip(ds, seeds).map(
             lambda batch, s: augment(batch[0], batch[1], s),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if repeat:
-        ds = ds.repeat()
-    if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.autotune.enabled = bool(autotune)
-    return ds.with_options(options)
+    return ds.repeat() if repeat else ds

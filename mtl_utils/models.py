@@ -388,6 +388,27 @@ def count_params(model: keras.Model, task: str | None = None) -> int:
     return sum(int(keras.ops.size(v)) for v in variables)
 
 
+class OneHotWords(layers.Layer):
+    """Token ids ``(B, L)`` to one-hot words in their places, flattened: ``(B, L * V)``.
+
+    Introduced in notebook 12.
+    """
+
+    def __init__(self, vocab_size: int, name: str = "one_hot_words", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.vocab_size = int(vocab_size)
+
+    def call(self, tokens):
+        hot = keras.ops.one_hot(keras.ops.cast(tokens, "int32"), self.vocab_size)
+        return keras.ops.reshape(hot, (-1, tokens.shape[1] * self.vocab_size))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], int(input_shape[1]) * self.vocab_size)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
 class Glimpses(layers.Layer):
     """Text-guided attention over a feature map (stacked attention, Yang et al. 2016): each
     of ``glimpses`` queries, made from the text vector, scores every cell of the map
@@ -440,13 +461,12 @@ class Glimpses(layers.Layer):
 
 def build_image_text_model(tasks: Iterable[Task] | Mapping[str, Task],
                            input_shape: Sequence[int], vocab_size: int, max_length: int,
-                           filters: Sequence[int] = (32, 64, 64), embed_dim: int = 32,
-                           text_dim: int = 64, glimpses: int = 2, hidden: int = 64,
+                           filters: Sequence[int] = (32, 64), glimpses: int = 2,
+                           hidden: int = 64,
                            name: str = "image_text") -> keras.Model:
     """Two inputs, a head per task: ``{"image": (B, H, W, C), "tokens": (B, L)}``. The image
     encoder (:func:`build_encoder`'s ``small_cnn``) gives a feature map; the text encoder
-    (an embedding, a 1-D convolution over five-word windows, max pooling, a dense layer)
-    gives a vector; :class:`Glimpses` lets the text look at the map twice (where and what); every
+    (each word one-hot in its place, :class:`OneHotWords`) gives a vector; :class:`Glimpses` lets the text look at the map twice (where and what); every
     task's head reads the fused vector. Uncompiled: a
     :class:`~mtl_utils.experiments.Config` ``builder`` (``functools.partial`` for the
     vocabulary).
@@ -468,12 +488,14 @@ def build_image_text_model(tasks: Iterable[Task] | Mapping[str, Task],
     # the glimpses look at the first two blocks' map, at half the image's resolution: a
     # colour is still a colour there (deeper maps mix each cell with its context)
     feats = build_encoder(shape, "small_cnn", filters[:2])(image)
-    t = layers.Embedding(int(vocab_size), int(embed_dim), name="text_embed")(tokens)
-    # a window of five words tells a role ("is the bright red": the subject is red; "of
-    # the red": the object is), wherever the phrase sits; max pooling keeps each role found
-    t = layers.Conv1D(int(text_dim), 5, padding="same", activation="relu", name="text_conv")(t)
-    t = layers.GlobalMaxPooling1D(name="text_pool")(t)
-    t = layers.Dense(int(text_dim), activation="relu", name="text_dense")(t)
+    # and the colours themselves at the map's resolution: a query for "red" is then linear
+    colours = layers.AveragePooling2D(shape[0] // feats.shape[1], name="colours")(image)
+    feats = layers.Concatenate(name="map")([feats, colours])
+    # Each word in its place, one-hot: a glimpse's query is then a linear function of the
+    # words ("red" after "is the" asks for red), which a short run can learn (learned
+    # embeddings, convolutions with pooling and dense layers with ReLU learned nothing in
+    # the same budget).
+    t = OneHotWords(int(vocab_size), name="text_one_hot")(tokens)
     fused = Glimpses(glimpses)([feats, t])
     outputs = {n: build_head(t_, fused, shape, "flatten", hidden) for n, t_ in tasks.items()}
     return keras.Model({"image": image, "tokens": tokens}, outputs, name=name)

@@ -155,7 +155,8 @@ def test_bad_inputs_get_clear_errors(data):
 
 def test_damage_table_is_exact_from_the_scenes(data):
     table = scenes.damage_table(data)
-    relation_lr = np.mean([bool({"left", "right"} & set(w)) for w in _words(data.test.images["tokens"])])
+    words = _words(data.test.images["tokens"])
+    relation_lr = np.mean([bool({"left", "right"} & set(w)) for w in words])
     assert table.loc["unchanged", "answers false %"] == pytest.approx(100 * relation_lr)
     assert table.loc["consistent", "answers false %"] == 0
     assert table.loc["cautious", "answers false %"] == 0
