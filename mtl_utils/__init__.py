@@ -1,7 +1,7 @@
 """mtl_utils: reusable pieces of the course on data augmentation in multi-task learning.
 
 Modules, from the ground up (ARCHITECTURE.md): ``geometry`` and ``registry``, ``kinds``,
-``tasks``, ``policy``, ``data``/``stats``/``store``, ``augment``/``pipelines``, ``text``/``scenes``,
+``tasks``, ``policy``, ``data``/``stats``/``store``, ``augment``/``pipelines``, ``text``/``image_text``,
 ``fast_layers``/``weighting``, ``models``, ``experiments``, ``plotting``/``notebook``,
 ``course``.
 

@@ -261,7 +261,7 @@ def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.
 def plot_scenes(split, texts: Sequence[str], n: int = 6, ncols: int = 3, size: float = 1.5,
                 title: str | None = None):
     """The first ``n`` scenes of a split with inputs ``{"image", "tokens"}`` (from
-    :func:`mtl_utils.scenes.make_scenes`), each titled with its question and answer, the
+    :func:`mtl_utils.image_text.make_scenes`), each titled with its question and answer, the
     ``where`` label drawn as a cross.
 
     Introduced in notebook 12.

@@ -19,7 +19,7 @@ LAYERS = [
     ["policy"],
     ["data", "stats", "store"],
     ["augment", "pipelines"],
-    ["text", "scenes"],
+    ["text", "image_text"],
     ["fast_layers", "weighting"],
     ["models"],
     ["experiments"],

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtl_utils import augment, scenes
+from mtl_utils import augment, image_text
 from mtl_utils.data import to_dataset
 from mtl_utils.text import decode, vectorize
 
 
 @pytest.fixture(scope="module")
 def data():
-    return scenes.make_scenes(64, image_size=24, seed=3, n_val=16, n_test=48)
+    return image_text.make_scenes(64, image_size=24, seed=3, n_val=16, n_test=48)
 
 
 def _batch(data, n=48):
@@ -22,13 +22,13 @@ def _batch(data, n=48):
 
 
 def _words(tokens):
-    return [t.split() for t in decode(np.asarray(tokens), scenes.SCENE_VOCABULARY)]
+    return [t.split() for t in decode(np.asarray(tokens), image_text.SCENE_VOCABULARY)]
 
 
 def test_same_seed_same_data_and_another_seed_other_data():
-    a = scenes.make_scenes(16, image_size=24, seed=1, n_val=4, n_test=4)
-    b = scenes.make_scenes(16, image_size=24, seed=1, n_val=4, n_test=4)
-    c = scenes.make_scenes(16, image_size=24, seed=2, n_val=4, n_test=4)
+    a = image_text.make_scenes(16, image_size=24, seed=1, n_val=4, n_test=4)
+    b = image_text.make_scenes(16, image_size=24, seed=1, n_val=4, n_test=4)
+    c = image_text.make_scenes(16, image_size=24, seed=2, n_val=4, n_test=4)
     for key in ("image", "tokens"):
         np.testing.assert_array_equal(a.train.images[key], b.train.images[key])
     np.testing.assert_array_equal(a.train.labels["answer"], b.train.labels["answer"])
@@ -38,21 +38,21 @@ def test_same_seed_same_data_and_another_seed_other_data():
 def test_the_labeler_answers_every_question_as_the_data_does(data):
     for split in ("train", "test"):
         s = data.split(split)
-        got = scenes.answer_questions(s.images["tokens"], data.info["scenes"][split])
+        got = image_text.answer_questions(s.images["tokens"], data.info["scenes"][split])
         np.testing.assert_array_equal(got, s.labels["answer"])
 
 
 def test_where_is_the_centre_of_the_object_the_question_names(data):
     sc, s = data.info["scenes"]["test"], data.test
     for i, words in enumerate(_words(s.images["tokens"])):
-        colour = next(w for w in words if w in scenes.SCENE_COLORS)
-        j = list(sc.color[i]).index(scenes.SCENE_COLORS.index(colour))
+        colour = next(w for w in words if w in image_text.SCENE_COLORS)
+        j = list(sc.color[i]).index(image_text.SCENE_COLORS.index(colour))
         np.testing.assert_allclose(s.labels["where"][i] * 24, sc.centre[i, j], atol=1.0)
 
 
 def test_flip_twice_is_the_identity_on_image_and_text(data):
     x, y = _batch(data)
-    policy = scenes.image_text([augment.HFlip(p=1.0)], data.tasks)
+    policy = image_text.image_text([augment.HFlip(p=1.0)], data.tasks)
     once = policy.run(x, y, [1, 2])
     twice = policy.run(once.inputs, once.labels, [3, 4])
     np.testing.assert_array_equal(twice.inputs["tokens"], x["tokens"])
@@ -65,20 +65,20 @@ def test_flip_twice_is_the_identity_on_image_and_text(data):
 def test_answers_recomputed_from_the_flipped_scene_equal_the_rewritten_samples(data, op,
                                                                                horizontal):
     x, y = _batch(data)
-    run = scenes.image_text([augment.OP_CLASSES[op](p=1.0)], data.tasks).run(x, y, [5, 6])
+    run = image_text.image_text([augment.OP_CLASSES[op](p=1.0)], data.tasks).run(x, y, [5, 6])
     flipped = data.info["scenes"]["test"].flipped(horizontal)
     n = len(y["answer"])
-    scene = scenes.Scenes(flipped.color[:n], flipped.shape[:n], flipped.centre[:n], 24)
-    np.testing.assert_array_equal(scenes.answer_questions(run.inputs["tokens"], scene),
+    scene = image_text.Scenes(flipped.color[:n], flipped.shape[:n], flipped.centre[:n], 24)
+    np.testing.assert_array_equal(image_text.answer_questions(run.inputs["tokens"], scene),
                                   run.labels["answer"])
     # and the question left as it was is now false for every relation on the flipped axis
-    kept = scenes.answer_questions(x["tokens"].numpy(), scene)
+    kept = image_text.answer_questions(x["tokens"].numpy(), scene)
     assert (kept != y["answer"].numpy()).any()
 
 
 def test_random_flips_rewrite_exactly_the_examples_they_flip(data):
     x, y = _batch(data)
-    run = scenes.image_text(["hflip"], data.tasks).run(x, y, [7, 8])
+    run = image_text.image_text(["hflip"], data.tasks).run(x, y, [7, 8])
     flipped = run.transform.hflip.numpy()
     assert 0 < flipped.sum() < len(flipped)
     changed = (run.inputs["tokens"].numpy() != x["tokens"].numpy()).any(axis=1)
@@ -87,7 +87,7 @@ def test_random_flips_rewrite_exactly_the_examples_they_flip(data):
 
 
 def test_words_outside_the_relation_vocabulary_are_never_changed():
-    vocab = scenes.SCENE_VOCABULARY
+    vocab = image_text.SCENE_VOCABULARY
     ids = np.arange(len(vocab) + 3, dtype=np.int32)[None].repeat(2, 0)  # ids past V too
     for name in ("hflip", "vflip"):
         op = augment.OP_CLASSES[name](p=1.0)
@@ -95,44 +95,44 @@ def test_words_outside_the_relation_vocabulary_are_never_changed():
                                 vocab).numpy()
         moved = {vocab[i] for i in np.flatnonzero(out[0] != ids[0])}
         assert moved == set(op.word_map)
-        assert moved <= scenes.RELATION_WORDS
+        assert moved <= image_text.RELATION_WORDS
     assert vocab.index("bright") in out[0] and vocab.index("upright") in out[0]
 
 
 def test_substring_swapping_corrupts_bright_and_tokens_do_not():
-    assert scenes.substring_swap("is the bright red circle left of the upright square") == (
+    assert image_text.substring_swap("is the bright red circle left of the upright square") == (
         "is the bleft red circle right of the upleft square")
     tokens = vectorize(["is the bright red circle left of the blue square"],
-                              scenes.SCENE_VOCABULARY, scenes.MAX_WORDS)
+                              image_text.SCENE_VOCABULARY, image_text.MAX_WORDS)
     out = augment.HFlip(p=1.0).transform_text(tf.constant(tokens), {"on": tf.ones([1], bool)},
-                                              None, scenes.SCENE_VOCABULARY)
-    assert decode(out.numpy(), scenes.SCENE_VOCABULARY) == [
+                                              None, image_text.SCENE_VOCABULARY)
+    assert decode(out.numpy(), image_text.SCENE_VOCABULARY) == [
         "is the bright red circle right of the blue square"]
 
 
 def test_an_op_whose_effect_on_words_cannot_be_said_is_refused_naming_op_task_and_fix(data):
     with pytest.raises(ValueError, match=r"'rotate'.*'answer'.*cautious"):
-        scenes.image_text(["hflip", "rotate"], data.tasks)
-    scenes.image_text(["rotate"], data.tasks, text="cautious")  # allowed: plain questions only
-    scenes.image_text(["translate", "zoom"], data.tasks)  # they keep every relation
+        image_text.image_text(["hflip", "rotate"], data.tasks)
+    image_text.image_text(["rotate"], data.tasks, text="cautious")  # allowed: plain questions only
+    image_text.image_text(["translate", "zoom"], data.tasks)  # they keep every relation
     with pytest.raises(ValueError, match="'hue'.*'answer'"):
-        scenes.image_text(["hue"], data.tasks)  # colour words: the tasks' declarations
+        image_text.image_text(["hue"], data.tasks)  # colour words: the tasks' declarations
     with pytest.raises(ValueError, match="unknown text mode"):
-        scenes.image_text(["hflip"], data.tasks, text="sometimes")
+        image_text.image_text(["hflip"], data.tasks, text="sometimes")
 
 
 def test_cautious_flips_only_questions_without_a_relation_word(data):
     x, y = _batch(data)
-    run = scenes.image_text([augment.HFlip(p=1.0)], data.tasks, text="cautious").run(
+    run = image_text.image_text([augment.HFlip(p=1.0)], data.tasks, text="cautious").run(
         x, y, [1, 1])
-    relation = np.array([bool(scenes.RELATION_WORDS & set(w)) for w in _words(x["tokens"])])
+    relation = np.array([bool(image_text.RELATION_WORDS & set(w)) for w in _words(x["tokens"])])
     np.testing.assert_array_equal(run.transform.hflip.numpy(), ~relation)
     np.testing.assert_array_equal(run.inputs["tokens"], x["tokens"])
 
 
 def test_unchanged_text_flips_the_image_and_keeps_the_question(data):
     x, y = _batch(data)
-    run = scenes.image_text([augment.HFlip(p=1.0)], data.tasks, text="unchanged").run(
+    run = image_text.image_text([augment.HFlip(p=1.0)], data.tasks, text="unchanged").run(
         x, y, [1, 1])
     np.testing.assert_array_equal(run.inputs["tokens"], x["tokens"])
     np.testing.assert_allclose(run.inputs["image"], x["image"].numpy()[:, :, ::-1], atol=1e-5)
@@ -141,20 +141,20 @@ def test_unchanged_text_flips_the_image_and_keeps_the_question(data):
 
 def test_bad_inputs_get_clear_errors(data):
     x, y = _batch(data, 4)
-    policy = scenes.image_text(["hflip"], data.tasks)
+    policy = image_text.image_text(["hflip"], data.tasks)
     with pytest.raises(ValueError, match="'image'.*'tokens'"):
         policy(x["image"], y, [1, 2])
     with pytest.raises(TypeError, match="token ids"):
         policy({"image": x["image"], "tokens": tf.cast(x["tokens"], tf.float32)}, y, [1, 2])
     with pytest.raises(ValueError, match="objects"):
-        scenes.make_scenes(8, objects=(1, 3))
+        image_text.make_scenes(8, objects=(1, 3))
     with pytest.raises(ValueError, match="make_scenes"):
-        scenes.damage_table(scenes.make_scenes(8, image_size=24, n_val=2, n_test=2).__class__(
+        image_text.damage_table(image_text.make_scenes(8, image_size=24, n_val=2, n_test=2).__class__(
             "other", data.tasks, data.train, data.val, data.test))
 
 
 def test_damage_table_is_exact_from_the_scenes(data):
-    table = scenes.damage_table(data)
+    table = image_text.damage_table(data)
     words = _words(data.test.images["tokens"])
     relation_lr = np.mean([bool({"left", "right"} & set(w)) for w in words])
     assert table.loc["unchanged", "answers false %"] == pytest.approx(100 * relation_lr)
@@ -165,29 +165,29 @@ def test_damage_table_is_exact_from_the_scenes(data):
 
 def test_to_dataset_batches_a_dict_of_inputs_through_the_policy(data):
     ds = to_dataset(data.train, data.tasks, 16, seed=0,
-                    augment=scenes.image_text(["hflip"], data.tasks))
+                    augment=image_text.image_text(["hflip"], data.tasks))
     x, y = next(iter(ds))
-    assert x["image"].shape == (16, 24, 24, 3) and x["tokens"].shape == (16, scenes.MAX_WORDS)
+    assert x["image"].shape == (16, 24, 24, 3) and x["tokens"].shape == (16, image_text.MAX_WORDS)
     assert set(y) == {"answer", "where"}
     again = next(iter(to_dataset(data.train, data.tasks, 16, seed=0,
-                                 augment=scenes.image_text(["hflip"], data.tasks))))
+                                 augment=image_text.image_text(["hflip"], data.tasks))))
     np.testing.assert_array_equal(x["tokens"], again[0]["tokens"])
 
 
 def test_two_input_model_has_a_head_per_task(data):
     from mtl_utils.models import build_image_text_model
 
-    model = build_image_text_model(data.tasks, data.image_shape, len(scenes.SCENE_VOCABULARY),
-                                   scenes.MAX_WORDS, filters=(8, 8, 8))
+    model = build_image_text_model(data.tasks, data.image_shape, len(image_text.SCENE_VOCABULARY),
+                                   image_text.MAX_WORDS, filters=(8, 8, 8))
     x, _ = _batch(data, 4)
     out = model(x)
     assert out["answer"].shape == (4, 2) and out["where"].shape == (4, 2)
     with pytest.raises(ValueError, match="vocab_size"):
-        build_image_text_model(data.tasks, data.image_shape, 1, scenes.MAX_WORDS)
+        build_image_text_model(data.tasks, data.image_shape, 1, image_text.MAX_WORDS)
 
 
 def test_words_moved_lists_each_ops_rule():
-    table = scenes.words_moved(["hflip", "vflip", "rotate", "translate"])
+    table = image_text.words_moved(["hflip", "vflip", "rotate", "translate"])
     assert "left -> right" in table.loc["hflip", "question"]
     assert "above -> below" in table.loc["vflip", "question"]
     assert table.loc["rotate", "question"].startswith("refused")
