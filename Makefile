@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python benchmarks/train_overhead.py
 	$(BIN)/python benchmarks/grid_parallel.py
 	$(BIN)/python benchmarks/text_eda_throughput.py
+	$(BIN)/python benchmarks/dense_throughput.py
 
 lint: setup
 	$(BIN)/ruff check mtl_utils tests benchmarks

@@ -3,7 +3,8 @@
 Modules, from the ground up (ARCHITECTURE.md): ``geometry`` and ``registry``, ``kinds``,
 ``tasks``, ``policy``, ``data``/``stats``/``store``, ``augment``/``pipelines``, ``text``/``image_text``,
 ``fast_layers``/``weighting``, ``models``, ``experiments``, ``plotting``/``notebook``,
-``course``.
+``course``; the dense kinds (``dense``) register with the package, the scenes that use them
+(``scenes``, ``dense_views``) are imported where they are needed.
 
 Importing it imports TensorFlow with its known, harmless start-up chatter filtered out of
 stderr; every other line TensorFlow writes while it starts is passed through, so a real
@@ -62,3 +63,5 @@ def _import_tensorflow_quietly() -> None:
 
 
 _import_tensorflow_quietly()
+
+from . import dense  # noqa: E402, F401 - the dense label kinds register themselves (notebook 11)

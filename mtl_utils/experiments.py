@@ -352,9 +352,10 @@ def _model_for(data: MultiTaskData, tasks: Mapping[str, Task], config: Config,
 
 
 def _task_metrics(task: Task, logs: Mapping[str, float], n_tasks: int) -> dict[str, float]:
-    """Pick one task's metrics out of Keras logs (single-output models drop the prefix)."""
+    """Pick one task's metrics (every one its kind declares) out of Keras logs
+    (single-output models drop the prefix)."""
     out = {}
-    for m in (task.metric, "loss"):
+    for m in dict.fromkeys([task.metric, *task.label_kind.directions(task), "loss"]):
         key = f"{task.name}_{m}"
         if key in logs:
             out[m] = float(logs[key])

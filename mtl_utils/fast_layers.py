@@ -143,10 +143,16 @@ class FastGradConv2D(layers.Conv2D):
 def _rebuild(model: keras.Model, swap: Callable[[layers.Layer], layers.Layer | None]
              ) -> keras.Model:
     """A copy of a functional model with each layer ``swap`` returns in place of the old
-    one (``None``: a copy of the old one); every weight is copied across."""
+    one (``None``: a copy of the old one), inside nested functional models too (the
+    course's ``encoder`` is one); every weight is copied across."""
 
     def clone(layer):
-        return swap(layer) or layer.__class__.from_config(layer.get_config())
+        swapped = swap(layer)
+        if swapped is not None:
+            return swapped
+        if isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth"):
+            return _rebuild(layer, swap)  # a nested functional model: swap inside it
+        return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())

@@ -131,6 +131,17 @@ class TaskField:
     doc: str = ""
 
 
+def check_classes(task: Task, what: str) -> None:
+    """Raise ``ValueError`` unless ``task`` has ``num_classes >= 2`` and, if it names its
+    classes, one name per class (class and segmentation kinds)."""
+    if task.num_classes is None or int(task.num_classes) < 2:
+        raise ValueError(f"Task {task.name!r}: {what} needs num_classes >= 2, "
+                         f"got {task.num_classes!r}.")
+    if task.class_names is not None and len(task.class_names) != task.num_classes:
+        raise ValueError(f"Task {task.name!r}: {len(task.class_names)} class_names for "
+                         f"{task.num_classes} classes; give one name per class.")
+
+
 class LabelKind:
     """Base class of label kinds; a subclass with a ``name`` registers itself.
 
@@ -293,6 +304,10 @@ class LabelKind:
         """What a geometric ``op`` does to this label (:func:`mtl_utils.augment.label_effect`)."""
         return "kept"
 
+    def check_op(self, task: Task, op, tasks: Mapping[str, Task]) -> None:
+        """Raise ``ValueError`` if this label cannot follow geometric ``op`` in a policy over
+        ``tasks`` (default: any op is fine). Introduced in notebook 11."""
+
     # ------------------------------------------------------------------- plots
     def draw(self, ax, task: Task, y: np.ndarray, frame: dict, color: str) -> str | None:
         """Draw one example's label on ``ax``; returns text for the title, or ``None``.
@@ -321,12 +336,7 @@ class ClassKind(LabelKind):
     uncertainty_coefficient = 1.0
 
     def validate(self, task: Task) -> None:
-        if task.num_classes is None or int(task.num_classes) < 2:
-            raise ValueError(f"Task {task.name!r}: a class task needs num_classes >= 2, "
-                             f"got {task.num_classes!r}.")
-        if task.class_names is not None and len(task.class_names) != task.num_classes:
-            raise ValueError(f"Task {task.name!r}: {len(task.class_names)} class_names for "
-                             f"{task.num_classes} classes; give one name per class.")
+        check_classes(task, "a class task")
         if task.flip_class_map is not None and sorted(task.flip_class_map) != list(
                 range(task.num_classes)):
             raise ValueError(f"Task {task.name!r}: flip_class_map {task.flip_class_map!r} is "

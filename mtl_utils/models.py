@@ -67,7 +67,7 @@ def own_keras_seeds(seed: int):
     finally:
         source.local.generator = saved
 
-ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50", "text_cnn")
+ENCODERS: tuple[str, ...] = ("small_cnn", "resnet", "resnet50", "text_cnn", "encoder_decoder")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
@@ -102,8 +102,11 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
             max-pooling after the second; the map is halved twice either way),
             ``"resnet"`` (a small residual network with the same widths),
             ``"resnet50"`` (``keras.applications.ResNet50``, ``weights=None``; inputs
-            of at least 32x32), or ``"text_cnn"`` (an embedding, then a 1-D convolution per
-            width in ``filters``).
+            of at least 32x32), ``"text_cnn"`` (an embedding, then a 1-D convolution per
+            width in ``filters``), or ``"encoder_decoder"`` (for dense tasks, notebook 11: a
+            U-Net-style trunk, conv-BN-ReLU blocks down to an eighth of the image and back
+            up to half of it with skip connections; three widths, a map of ``filters[0]``
+            channels at half resolution).
         name: layer name; multi-task training strategies find the shared variables by it.
         vocab_size, embed_dim: the token vocabulary (padding id 0 included) and the
             embedding width (``text_cnn`` only).
@@ -132,6 +135,8 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
         base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
         base = rebuild_fast_conv(rebuild_batch_norm(base, BN_MOMENTUM))
         return keras.Model(inputs, base(inputs), name=name)
+    if kind == "encoder_decoder":
+        return _encoder_decoder(inputs, filters, name)
     x = inputs
     halvings = min(2, len(filters) - 1)
     for i, f in enumerate(filters):
@@ -153,6 +158,24 @@ def build_encoder(input_shape: Sequence[int], kind: str = "small_cnn",
         if i < halvings:
             x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     return keras.Model(inputs, x, name=name)
+
+
+def _encoder_decoder(inputs, filters: Sequence[int], name: str) -> keras.Model:
+    """Down to 1/8 of the image and up to 1/2 with skip connections (notebook 11)."""
+    if len(filters) != 3:
+        raise ValueError(f"the encoder_decoder takes three widths (filters), got {filters}.")
+    if min(inputs.shape[1:3]) % 8:
+        raise ValueError(f"the encoder_decoder needs an image size divisible by 8, got "
+                         f"{tuple(inputs.shape[1:3])}.")
+    f0, f1, f2 = (int(f) for f in filters)
+    half = _conv_bn(inputs, f0, "down0", strides=2)  # 1/2
+    quarter = _conv_bn(layers.MaxPooling2D(2, name="down1_pool")(half), f1, "down1")  # 1/4
+    x = _conv_bn(layers.MaxPooling2D(2, name="down2_pool")(quarter), f2, "down2")  # 1/8
+    x = _conv_bn(x, f2, "bottom")
+    x = layers.Concatenate(name="up1_skip")([layers.UpSampling2D(2, name="up1")(x), quarter])
+    x = _conv_bn(x, f1, "up1")
+    x = layers.Concatenate(name="up0_skip")([layers.UpSampling2D(2, name="up0")(x), half])
+    return keras.Model(inputs, _conv_bn(x, f0, "up0"), name=name)
 
 
 def build_head(task: Task, features, image_shape: Sequence[int], pool: str | None = None,

@@ -175,22 +175,30 @@ def format_summary(summary: pd.DataFrame, tasks: Mapping[str, Task], digits: int
     return pd.DataFrame(out, index=pd.Index(index, name=summary.index.name))
 
 
+DELTA_M_CONVENTIONS: tuple[str, ...] = ("per_task", "per_metric")
+
+
 def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
             baseline: Mapping[str, float | Mapping[str, float]],
-            tasks: Iterable[Task] | Mapping[str, Task]) -> float:
+            tasks: Iterable[Task] | Mapping[str, Task], convention: str = "per_task") -> float:
     """Delta_m: mean over tasks of the signed relative change against a baseline, in %.
 
     ``100/T * sum_t mean_j s_tj (M_tj - B_tj) / B_tj``, ``s = -1`` where lower is better:
     **positive is better**. A task's value is its primary metric or ``{metric: value}``.
+    ``convention="per_metric"`` averages over all ``K`` metrics at once instead
+    (``100/K * sum_k ...``, as CAGrad and Nash-MTL report it; ``"per_task"`` is LibMTL's).
 
     Raises:
         ValueError: a task missing from ``metrics`` or ``baseline``, a metric missing from
-            the baseline, or a zero baseline value.
+            the baseline, a zero baseline value, or an unknown convention.
 
-    Introduced in notebook 02.
+    Introduced in notebook 02 (conventions in notebook 11).
     """
+    if convention not in DELTA_M_CONVENTIONS:
+        raise ValueError(f"delta_m: unknown convention {convention!r}; choose one of "
+                         f"{', '.join(DELTA_M_CONVENTIONS)}.")
     tasks = task_dict(tasks)
-    per_task = []
+    per_task, every = [], []
     for name, task in tasks.items():
         if name not in metrics or name not in baseline:
             side = "metrics" if name not in metrics else "baseline"
@@ -210,25 +218,41 @@ def delta_m(metrics: Mapping[str, float | Mapping[str, float]],
             sign = 1.0 if task.higher_is_better_for(metric) else -1.0
             changes.append(sign * (float(value) - base) / abs(base))
         per_task.append(float(np.mean(changes)))
-    return 100.0 * float(np.mean(per_task))
+        every += changes
+    return 100.0 * float(np.mean(per_task if convention == "per_task" else every))
 
 
 def delta_m_by_seed(rows: pd.DataFrame, baseline_rows: pd.DataFrame,
-                    tasks: Mapping[str, Task], split: str = "test") -> pd.DataFrame:
+                    tasks: Mapping[str, Task], split: str = "test", *,
+                    all_metrics: bool = False, convention: str = "per_task") -> pd.DataFrame:
     """Delta_m of every config in ``rows`` against ``baseline_rows`` per seed (paired, or
     against the baseline's mean where it lacks the seed): columns ``config, seed, delta_m``.
+    ``all_metrics=True`` uses every metric each task logs (not its loss) instead of its
+    primary one, averaged by ``convention`` (see :func:`delta_m`).
 
-    Introduced in notebook 02.
+    Introduced in notebook 02 (all metrics in notebook 11).
     """
     tasks = task_dict(tasks)
-    base = primary(baseline_rows, tasks, split)
-    base_mean = base.groupby("task")["value"].mean().to_dict()
+
+    def pick(r: pd.DataFrame) -> pd.DataFrame:
+        if not all_metrics:
+            return primary(r, tasks, split)
+        keep = r["split"].eq(split) & r["task"].isin(list(tasks)) & r["metric"].ne("loss")
+        return r[keep]
+
+    base = pick(baseline_rows)
+    base_mean = base.groupby(["task", "metric"])["value"].mean()
     out = []
-    for (config, seed), g in primary(rows, tasks, split).groupby(["config", "seed"], sort=False):
-        b = base[base["seed"] == seed].set_index("task")["value"].to_dict()
-        b = {t: b.get(t, base_mean.get(t, np.nan)) for t in g["task"]}
-        present = {t: tasks[t] for t in g["task"]}
-        out.append((config, seed, delta_m(g.set_index("task")["value"].to_dict(), b, present)))
+    for (config, seed), g in pick(rows).groupby(["config", "seed"], sort=False):
+        b = base[base["seed"] == seed].set_index(["task", "metric"])["value"]
+        values: dict[str, dict[str, float]] = {}
+        base_values: dict[str, dict[str, float]] = {}
+        for r in g.itertuples():
+            values.setdefault(r.task, {})[r.metric] = r.value
+            base_values.setdefault(r.task, {})[r.metric] = b.get(
+                (r.task, r.metric), base_mean.get((r.task, r.metric), np.nan))
+        present = {t: tasks[t] for t in values}
+        out.append((config, seed, delta_m(values, base_values, present, convention)))
     return pd.DataFrame(out, columns=["config", "seed", "delta_m"])
 
 

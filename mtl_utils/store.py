@@ -24,7 +24,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "experiment", "config", "seed", "task", "metric", "value", "split", "epochs",
     "seconds", "epoch_seconds", "step_ms", "n_train", "params", "fingerprint")
 HISTORY_COLUMNS: tuple[str, ...] = ("experiment", "config", "seed", "epoch", "key", "value")
-_DTYPES = {"config": str, "task": str, "metric": str, "experiment": str, "key": str}
+_DTYPES = {"config": str, "task": str, "metric": str, "experiment": str, "key": str,
+           "fingerprint": str}  # a hex digest like "47633587e438" must not read as a float
 
 
 def atomic_write_csv(df: pd.DataFrame, path: Path) -> None:

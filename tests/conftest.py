@@ -24,3 +24,16 @@ def digits():
     from mtl_utils.data import make_multi_digits
 
     return make_multi_digits(96, seed=0, n_val=32, n_test=48)
+
+
+@pytest.fixture(scope="session")
+def scene_set():
+    """Twelve 48x48 scenes (notebook 11): their content, cameras, a noise-free render and
+    the dense tasks."""
+    import numpy as np
+
+    from mtl_utils import scenes
+
+    content, cameras = scenes.draw_scenes(12, 48, np.random.default_rng(7))
+    return content, cameras, scenes.render(content, cameras), scenes.dense_tasks(
+        scenes.FOCAL_FRACTION * 48)

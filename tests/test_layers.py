@@ -14,11 +14,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "mtl_utils"
 LAYERS = [
     ["geometry", "registry"],
-    ["kinds"],
+    ["kinds", "dense"],
     ["tasks"],
     ["policy"],
-    ["data", "stats", "store"],
-    ["augment", "pipelines"],
+    ["data", "stats", "store", "scenes"],
+    ["augment", "pipelines", "dense_views"],
     ["text", "image_text"],
     ["fast_layers", "weighting"],
     ["models"],

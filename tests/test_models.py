@@ -233,6 +233,30 @@ def test_rebuild_batch_norm_sets_momentum_and_keeps_every_weight():
         rebuild_batch_norm(model, momentum=1.0)
 
 
+def test_rebuild_batch_norm_reaches_the_nested_encoder():
+    # the course's shared model holds its encoder as one nested model; a rebuild that only
+    # swapped top-level layers left its batch norm at the old momentum (08 trained the
+    # "BN momentum 0.99" config identical to the corrected one, to the bit)
+    from mtl_utils.data import make_shapes
+    from mtl_utils.models import build_shared_model, rebuild_batch_norm
+
+    data = make_shapes(8, seed=0)
+    model = build_shared_model(data.tasks, data.image_shape, compile=False)
+    copy = rebuild_batch_norm(model, momentum=0.5)
+
+    def momenta(m):
+        return [la.momentum for la in m._flatten_layers(include_self=False, recursive=True)
+                if isinstance(la, keras.layers.BatchNormalization)]
+
+    assert momenta(model) and set(momenta(copy)) == {0.5}
+    images = data.test.images[:4]
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    out, out_copy = model(images), copy(images)
+    for name in out:
+        np.testing.assert_allclose(out[name], out_copy[name], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("hw, cin, cout, k, stride, padding", [
     (1, 16, 32, 1, 1, "same"),    # ResNet50's last stage at 32 px: a 1x1 map
     (2, 12, 8, 1, 2, "same"),     # its strided 1x1 shortcuts

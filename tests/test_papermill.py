@@ -26,7 +26,7 @@ def test_notebook_runs_with_overridden_parameters(tmp_path, monkeypatch):
         parameters={"DATASETS": ["digits"], "N_TRAIN": 64, "EPOCHS": 1, "SEEDS": [4],
                     "RESULTS_DIR": str(tmp_path / "results")})
     text = _outputs(out)
-    assert "digits (N_TRAIN=64, 1 epochs, 1 seeds)" in text and "reduced size" not in text
+    assert "digits (N_TRAIN=64, 1 epochs, 1 seeds and data draws)" in text and "reduced size" not in text
     assert "Seeds: [4]" in text and "shapes" not in text.split("Seeds: [4]")[1][:200]
     stored = list((tmp_path / "results").glob("baselines_digits_n64_*_e1_*/*.csv"))
     assert stored, "results were not written to the RESULTS_DIR given as a parameter"

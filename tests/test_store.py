@@ -42,6 +42,18 @@ def test_store_appends_and_reads_back(tmp_path):
     assert store.experiments() == ["e"]
 
 
+@pytest.mark.parametrize("digest", ["47633587e438", "1e5", "0012"])
+def test_fingerprints_that_look_like_numbers_read_back_as_text(tmp_path, digest):
+    # a hex digest such as 47633587e438 once read back as float inf, so a finished run
+    # looked stale to the next notebook that reused it
+    store = ResultsStore(tmp_path)
+    rows = _rows()
+    rows["fingerprint"] = digest
+    store.append(rows)
+    for df in (store.load("e"), store.done("e", "c", 0)):
+        assert df["fingerprint"].tolist() == [digest]
+
+
 def test_runs_with_names_that_slug_alike_stay_apart(tmp_path):
     store = ResultsStore(tmp_path)
     store.append(_rows(config="w=0.5"))

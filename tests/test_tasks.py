@@ -16,7 +16,7 @@ from mtl_utils.tasks import Task, select_tasks, task_dict, validate_labels
 
 def test_every_kind_has_shape_direction_and_metric():
     for kind in LABEL_KINDS:
-        t = Task("t", kind, num_classes=3 if kind == "class" else None)
+        t = Task("t", kind, num_classes=3 if kind in ("class", "segmentation") else None)
         assert isinstance(t.label_shape((8, 8, 3)), tuple)
         assert isinstance(t.higher_is_better, bool)
         assert t.metric_key == f"t_{t.metric}"
@@ -36,7 +36,7 @@ def test_label_shapes_follow_image_size():
     (dict(name="c", kind="class"), "num_classes >= 2"),
     (dict(name="c", kind="class", num_classes=3, class_names=("a", "b")), "one name per class"),
     (dict(name="c", kind="class", num_classes=3, flip_class_map=(0, 0, 1)), "permutation"),
-    (dict(name="p", kind="position", num_classes=3), "only for class tasks"),
+    (dict(name="p", kind="position", num_classes=3), "num_classes is only for class"),
     (dict(name="p", kind="position", scale_equivariant=True), "only for scalar"),
     (dict(name="s", kind="scalar", value_range=(1.0, 1.0)), "hi > lo"),
     (dict(name="s", kind="scalar", head_pool="mean"), "unknown head_pool"),

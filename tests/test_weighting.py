@@ -422,3 +422,15 @@ def test_a_reloaded_model_keeps_every_task_field():
     model = build_shared_model(tasks, (SIZE, SIZE, 3), filters=(4,), weighting=W.Static())
     again = W.MultiTaskModel.from_config(model.get_config())
     assert again.tasks == model.tasks and again.tasks["shape"].head_pool == "avg"
+
+
+def test_a_strategy_learning_rate_overrides_a_model_schedule():
+    # the course's models use a warm-up + cosine schedule; a strategy given its own rate must
+    # get a plain float rate (setting one on a copied schedule optimizer raises in Keras)
+    from mtl_utils.weighting.base import make_optimizer
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=10)
+    opt = make_optimizer(None, keras.optimizers.Adam(schedule), 0.1)
+    assert isinstance(opt, keras.optimizers.Adam)
+    assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(0.1)
+    kept = make_optimizer(None, keras.optimizers.Adam(schedule), None)
+    assert isinstance(kept._learning_rate, keras.optimizers.schedules.CosineDecay)

@@ -220,6 +220,10 @@ class GeometricOp(Op):
     def label_effect(self, task):
         return task.label_kind.effect(task, self)
 
+    def check_tasks(self, tasks):
+        for t in tasks.values():  # a kind may refuse to follow this op (notebook 11)
+            t.label_kind.check_op(t, self, tasks)
+
 
 class PhotometricOp(Op):
     """Base of photometric ops (pixel values only; labels kept): subclasses implement

@@ -138,9 +138,11 @@ def make_optimizer(spec: Any, fallback: keras.optimizers.Optimizer | None,
     if isinstance(source, keras.optimizers.Optimizer):
         inner = getattr(source, "inner_optimizer", None)  # LossScaleOptimizer
         source = inner if inner is not None else source
-        opt = source.__class__.from_config(source.get_config())
-    else:
-        opt = keras.optimizers.get(source)
+        config = source.get_config()
+        if learning_rate is not None:  # also replaces a schedule, which is not settable later
+            config["learning_rate"] = float(learning_rate)
+        return source.__class__.from_config(config)
+    opt = keras.optimizers.get(source)
     if learning_rate is not None:
         opt.learning_rate = learning_rate
     return opt
