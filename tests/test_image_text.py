@@ -192,3 +192,25 @@ def test_words_moved_lists_each_ops_rule():
     assert "above -> below" in table.loc["vflip", "question"]
     assert table.loc["rotate", "question"].startswith("refused")
     assert table.loc["translate", "question"] == "unchanged"
+
+
+def test_glimpses_say_where_they_looked_and_their_offsets():
+    import keras
+
+    from mtl_utils.models import Glimpses
+
+    feats = np.zeros((1, 4, 4, 3), np.float32)
+    feats[0, 1, 3, 0] = 50.0  # one hot cell at x = 3.5 / 4, y = 1.5 / 4 in channel 0
+    text = np.ones((1, 5), np.float32)
+    layer = Glimpses(2)
+    layer.build([feats.shape, text.shape])
+    kernel = np.zeros((5, 6), np.float32)
+    kernel[:, 0] = 1.0  # glimpse 0 asks for channel 0; glimpse 1 asks for nothing (uniform)
+    layer.queries.set_weights([kernel, np.zeros(6, np.float32)])
+    out = keras.ops.convert_to_numpy(layer([feats, text]))
+    assert out.shape == (1, 6) == (1, layer.compute_output_shape([feats.shape, text.shape])[1])
+    np.testing.assert_allclose(out[0, :2], [3.5 / 4, 1.5 / 4], atol=1e-4)
+    np.testing.assert_allclose(out[0, 2:4], [0.5, 0.5], atol=1e-4)
+    np.testing.assert_allclose(out[0, 4:], out[0, :2] - out[0, 2:4], atol=1e-6)
+    with pytest.raises(ValueError, match="glimpses"):
+        Glimpses(0)
