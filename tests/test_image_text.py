@@ -149,8 +149,9 @@ def test_bad_inputs_get_clear_errors(data):
     with pytest.raises(ValueError, match="objects"):
         image_text.make_scenes(8, objects=(1, 3))
     with pytest.raises(ValueError, match="make_scenes"):
-        image_text.damage_table(image_text.make_scenes(8, image_size=24, n_val=2, n_test=2).__class__(
-            "other", data.tasks, data.train, data.val, data.test))
+        small = image_text.make_scenes(8, image_size=24, n_val=2, n_test=2)
+        image_text.damage_table(small.__class__("other", data.tasks, data.train, data.val,
+                                                data.test))
 
 
 def test_damage_table_is_exact_from_the_scenes(data):
