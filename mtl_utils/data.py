@@ -48,17 +48,24 @@ N_TEST = 1000
 
 @dataclass
 class Split:
-    """One split: ``images`` ``(N, H, W, C)`` float32 in [0, 1] and ``labels`` ``{task: array}``."""
+    """One split: ``images`` ``(N, H, W, C)`` float32 in [0, 1] and ``labels`` ``{task: array}``.
 
-    images: np.ndarray
+    ``images`` may also be a dict of inputs with an ``"image"`` entry, e.g.
+    ``{"image": (N, H, W, C), "tokens": (N, L)}`` for a question about each image
+    (notebook 12): every input is taken and batched alike.
+    """
+
+    images: np.ndarray | dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(np.shape(main_input(self.images))[0])
 
     def take(self, index: Sequence[int] | slice | np.ndarray) -> Split:
         """The examples at ``index`` (a slice, indices or boolean mask), labels kept aligned."""
-        return Split(self.images[index], {k: v[index] for k, v in self.labels.items()})
+        images = ({k: v[index] for k, v in self.images.items()}
+                  if isinstance(self.images, Mapping) else self.images[index])
+        return Split(images, {k: v[index] for k, v in self.labels.items()})
 
     def head(self, n: int) -> Split:
         """The first ``n`` examples."""
@@ -83,8 +90,8 @@ class MultiTaskData:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """``(H, W, C)`` of the images."""
-        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+        """``(H, W, C)`` of the images (of the ``"image"`` input, for a dict of inputs)."""
+        return tuple(np.shape(main_input(self.train.images))[1:])  # type: ignore[return-value]
 
     def split(self, name: str) -> Split:
         """A split by name (``"train"``, ``"val"`` or ``"test"``)."""
@@ -118,6 +125,22 @@ class MultiTaskData:
 
 
 # --------------------------------------------------------------------------- helpers
+def main_input(inputs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+    """The images of a split's inputs: the array itself, or a dict's ``"image"`` entry.
+
+    Raises:
+        ValueError: a dict of inputs without an ``"image"`` entry.
+
+    Introduced in notebook 12.
+    """
+    if not isinstance(inputs, Mapping):
+        return inputs
+    if "image" not in inputs:
+        raise ValueError(f"a dict of inputs needs an 'image' entry (the one labels move with); "
+                         f"got {sorted(inputs)}.")
+    return inputs["image"]
+
+
 def check_count(name: str, n: int, minimum: int = 1) -> int:
     """``n`` as an int, checked to be an integer of at least ``minimum`` (a size).
 
@@ -239,6 +262,78 @@ def _draw_shapes_chunk(rng: np.random.Generator, n: int, size: int, noise: float
         "angle": np.mod(theta, 2 * np.pi).astype(np.float32)[:, None],
         "area": area,
     }
+
+
+def render_objects(rng: np.random.Generator, shape_ids: np.ndarray, color_ids: np.ndarray,
+                   centres: np.ndarray, radii: np.ndarray, thetas: np.ndarray,
+                   image_size: int = 32, noise: float = 0.02, color_jitter: float = 0.05
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Several objects per image, drawn as :func:`make_shapes` draws one: a smooth noisy
+    background, each object a palette colour with jitter, 2x supersampled, later objects
+    over earlier ones.
+
+    Args:
+        rng: the generator of the background, colour jitter and pixel noise.
+        shape_ids, color_ids: ``(N, K)`` indices into :data:`SHAPES` and :data:`COLORS`;
+            a negative shape id leaves that slot empty.
+        centres: ``(N, K, 2)`` object centres ``(x, y)`` in pixels.
+        radii, thetas: ``(N, K)`` circumradii in pixels and rotations in radians.
+
+    Returns:
+        ``(images (N, H, W, 3) float32, masks (N, K, H, W) float32)``: each object's mask
+        (pixels at least half covered by it and not hidden by a later object).
+
+    Raises:
+        ValueError: arrays whose shapes do not agree.
+
+    Introduced in notebook 12.
+    """
+    shape_ids, color_ids = np.asarray(shape_ids), np.asarray(color_ids)
+    n, k = shape_ids.shape
+    if (color_ids.shape != (n, k) or np.shape(centres) != (n, k, 2)
+            or np.shape(radii) != (n, k) or np.shape(thetas) != (n, k)):
+        raise ValueError(f"render_objects needs shape_ids, color_ids, radii, thetas of shape "
+                         f"(N, K) and centres (N, K, 2); got {shape_ids.shape}, "
+                         f"{color_ids.shape}, {np.shape(radii)}, {np.shape(thetas)}, "
+                         f"{np.shape(centres)}.")
+    size = check_count("image_size", image_size, 16)
+    if n > 128:  # in chunks: small arrays stay in cache (the same draws, in order)
+        parts = [render_objects(rng, shape_ids[i:i + 128], color_ids[i:i + 128],
+                                centres[i:i + 128], radii[i:i + 128], thetas[i:i + 128],
+                                size, noise, color_jitter) for i in range(0, n, 128)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    ss = 2 * size
+    grid = rng.uniform(0, 1, (n, 4, 4, 3))
+    img = _smooth_upsample(0.45 + 0.3 * (grid - 0.5), ss)
+    owner = np.full((n, ss, ss), -1)
+    # each object is drawn in a window around it (supersampled pixels), not the whole frame
+    win = min(ss, int(np.ceil(2 * (2 * float(np.max(radii, initial=1.0)) + 2))))
+    rows = np.arange(n)[:, None, None]
+    for j in range(k):
+        start = np.clip(np.floor(2 * (centres[:, j] - radii[:, j, None]) - 1).astype(int),
+                        0, ss - win)  # (n, 2): x0, y0
+        xs = start[:, 0, None] + np.arange(win)  # (n, win) supersampled columns
+        ys = start[:, 1, None] + np.arange(win)
+        ux = ((xs + 0.5) / 2 - centres[:, j, 0, None])[:, None, :]
+        uy = ((ys + 0.5) / 2 - centres[:, j, 1, None])[:, :, None]
+        rho = np.hypot(ux, uy)
+        phi = np.arctan2(uy, ux) - thetas[:, j, None, None]
+        inside = np.zeros(rho.shape, bool)
+        for sid, shape in enumerate(SHAPES):
+            sel = shape_ids[:, j] == sid
+            if sel.any():
+                inside[sel] = rho[sel] <= radii[sel, j, None, None] * _boundary_radius(
+                    shape, phi[sel])
+        rgb = np.clip(_PALETTE[np.maximum(color_ids[:, j], 0)]
+                      + rng.normal(0, color_jitter, (n, 3)), 0, 1)
+        at = (rows, ys[:, :, None], xs[:, None, :])
+        img[at] = np.where(inside[..., None], rgb[:, None, None, :], img[at])
+        owner[at] = np.where(inside, j, owner[at])
+    img = img.reshape(n, size, 2, size, 2, 3).mean(axis=(2, 4))
+    img = np.clip(img + rng.normal(0, noise, img.shape), 0, 1).astype(np.float32)
+    cover = np.stack([(owner == j).reshape(n, size, 2, size, 2).mean(axis=(2, 4))
+                      for j in range(k)], axis=1)
+    return img, (cover >= 0.5).astype(np.float32)
 
 
 def mask_centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -548,6 +643,10 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     Introduced in notebook 00; augmentation in notebook 04.
     """
     images, labels = (split.images, split.labels) if isinstance(split, Split) else split
+    if isinstance(images, Mapping):  # several inputs: checked as the image, batched alike
+        return _dataset_of_inputs(images, labels, tasks, batch_size, shuffle, seed, augment,
+                                  cache, prefetch, drop_remainder, autotune, repeat,
+                                  per_task_inputs)
     batch_size = check_count("batch_size", batch_size)
     policy = augment if isinstance(augment, Policy) else None  # a plain callable declares nothing
     if tasks is None and policy is not None:
@@ -569,19 +668,8 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     images = np.asarray(images)  # token ids stay integers, images become float32
     if not np.issubdtype(images.dtype, np.integer):
         images = images.astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, s: augment(batch[0], batch[1], s),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if repeat:
-        ds = ds.repeat()
+    ds = _batches(tf.data.Dataset.from_tensor_slices((images, labels)), len(images),
+                  batch_size, shuffle, seed, augment, cache, drop_remainder, repeat)
     if names:
         def replicate(x, *rest):
             if not isinstance(x, dict):
@@ -594,3 +682,52 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     options = tf.data.Options()
     options.autotune.enabled = bool(autotune)
     return ds.with_options(options)
+
+
+def _dataset_of_inputs(inputs, labels, tasks, batch_size, shuffle, seed, augment, cache,
+                       prefetch, drop_remainder, autotune, repeat, per_task_inputs):
+    """:func:`to_dataset` for a dict of inputs (an ``"image"`` and e.g. its ``"tokens"``)."""
+    if per_task_inputs:
+        raise ValueError("per_task_inputs is for one image input; a dict of inputs is fed "
+                         "to a model with one input per entry (models.build_image_text_model).")
+    images = main_input(inputs)
+    n = len(images)
+    wrong = {k: np.shape(v) for k, v in inputs.items() if len(v) != n}
+    if wrong:
+        raise ValueError(f"every input needs one row per image ({n}); got shapes {wrong}.")
+    batch_size = check_count("batch_size", batch_size)
+    policy = augment if isinstance(augment, Policy) else None
+    if tasks is None and policy is not None:
+        tasks = policy.tasks
+    if tasks is None:
+        labels = dict(labels)
+    else:
+        tasks = task_dict(tasks)
+        validate_labels(tasks, images, labels)
+        labels = {t: labels[t] for t in tasks}
+    arrays = {k: np.asarray(v) if np.issubdtype(np.asarray(v).dtype, np.integer)
+              else np.asarray(v, np.float32) for k, v in inputs.items()}
+    ds = _batches(tf.data.Dataset.from_tensor_slices((arrays, labels)), n, batch_size,
+                  shuffle, seed, augment, cache, drop_remainder, repeat)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = bool(autotune)
+    return ds.with_options(options)
+
+
+def _batches(ds, n: int, batch_size: int, shuffle: bool, seed: int, augment, cache: bool,
+             drop_remainder: bool, repeat: bool):
+    """``cache -> shuffle -> batch -> map(augment) -> repeat``, each batch's augmentation
+    seed from ``tf.data.Dataset.random`` (:func:`to_dataset`'s pipeline)."""
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if augment is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, s: augment(batch[0], batch[1], s),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.repeat() if repeat else ds

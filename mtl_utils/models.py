@@ -409,3 +409,119 @@ def count_params(model: keras.Model, task: str | None = None) -> int:
                      if layer.name.startswith(f"{task}_") or layer.name in own
                      for v in layer.trainable_variables]
     return sum(int(keras.ops.size(v)) for v in variables)
+
+
+class OneHotWords(layers.Layer):
+    """Token ids ``(B, L)`` to one-hot words in their places, flattened: ``(B, L * V)``.
+
+    Introduced in notebook 12.
+    """
+
+    def __init__(self, vocab_size: int, name: str = "one_hot_words", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.vocab_size = int(vocab_size)
+
+    def call(self, tokens):
+        hot = keras.ops.one_hot(keras.ops.cast(tokens, "int32"), self.vocab_size)
+        return keras.ops.reshape(hot, (-1, tokens.shape[1] * self.vocab_size))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], int(input_shape[1]) * self.vocab_size)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
+class Glimpses(layers.Layer):
+    """Text-guided glimpses at a feature map (stacked attention, Yang et al. 2016, reduced to
+    where): each of ``glimpses`` queries, a linear function of the text vector, scores every
+    cell of the map ``(B, h, w, F)``; a softmax over the cells weighs them, and the glimpse
+    returns where it looked (the weighted mean of the cells' ``(x, y)`` in ``[0, 1]``). The
+    output is every glimpse's ``(x, y)`` and the offset between each pair of glimpses:
+    ``(B, 2 g + g (g - 1))``. Only where, not what: a relation between two named objects is
+    a comparison of two places, which a head reads off the offsets in a few hundred steps
+    (the glimpses' features as well let a short run memorise the questions instead).
+
+    Introduced in notebook 12.
+    """
+
+    def __init__(self, glimpses: int = 2, name: str = "glimpses", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        if int(glimpses) < 1:
+            raise ValueError(f"glimpses must be >= 1, got {glimpses!r}.")
+        self.glimpses = int(glimpses)
+
+    def build(self, input_shape):
+        map_shape, text_shape = input_shape
+        self.queries = layers.Dense(int(map_shape[-1]) * self.glimpses, name="queries")
+        self.queries.build(text_shape)
+
+    def call(self, inputs):
+        x, t = inputs
+        shape = keras.ops.shape(x)
+        h, w, f = shape[1], shape[2], shape[3]
+        cells = keras.ops.reshape(x, (shape[0], h * w, f))
+        ys, xs = keras.ops.meshgrid(keras.ops.arange(h), keras.ops.arange(w), indexing="ij")
+        grid = keras.ops.stack([(keras.ops.cast(xs, x.dtype) + 0.5) / keras.ops.cast(w, x.dtype),
+                                (keras.ops.cast(ys, x.dtype) + 0.5) / keras.ops.cast(h, x.dtype)],
+                               axis=-1)
+        grid = keras.ops.reshape(grid, (h * w, 2))
+        q = keras.ops.reshape(self.queries(t), (shape[0], self.glimpses, f))
+        weights = keras.ops.softmax(keras.ops.einsum("bnf,bgf->bgn", cells, q), axis=-1)
+        where = keras.ops.einsum("bgn,nc->bgc", weights, grid)
+        out = [keras.ops.reshape(where, (shape[0], 2 * self.glimpses))]
+        out += [where[:, i] - where[:, j] for i in range(self.glimpses)
+                for j in range(i + 1, self.glimpses)]
+        return keras.ops.concatenate(out, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        map_shape, _ = input_shape
+        g = self.glimpses
+        return (map_shape[0], 2 * g + g * (g - 1))
+
+    def get_config(self):
+        return {**super().get_config(), "glimpses": self.glimpses}
+
+
+def build_image_text_model(tasks: Iterable[Task] | Mapping[str, Task],
+                           input_shape: Sequence[int], vocab_size: int, max_length: int,
+                           filters: Sequence[int] = (16, 16), glimpses: int = 2,
+                           hidden: int = 64,
+                           name: str = "image_text") -> keras.Model:
+    """Two inputs, a head per task: ``{"image": (B, H, W, C), "tokens": (B, L)}``. The image
+    encoder is a few 3x3 convolutions at the image's full resolution (``filters``, then a
+    1x1 layer as wide as the last): a map whose cells say what colour and shape is there.
+    The text encoder puts each word one-hot in its place (:class:`OneHotWords`), so a
+    glimpse's query is a linear function of the words ("red" after "is the" asks for red).
+    :class:`Glimpses` looks at the map ``glimpses`` times; every task's head (built from its
+    kind) reads where the glimpses looked, their offsets and the words. Uncompiled: a
+    :class:`~mtl_utils.experiments.Config` ``builder`` (``functools.partial`` for the
+    vocabulary).
+
+    Raises:
+        ValueError: no tasks, a bad image shape, no filters, ``vocab_size < 2`` or
+            ``max_length < 1``.
+
+    Introduced in notebook 12.
+    """
+    tasks = task_dict(tasks)
+    if not tasks:
+        raise ValueError("build_image_text_model needs at least one task.")
+    shape = _check_input_shape(input_shape, (3,))
+    if int(vocab_size) < 2 or int(max_length) < 1:
+        raise ValueError(f"build_image_text_model needs vocab_size >= 2 and max_length >= 1 "
+                         f"(the token ids' range and length); got {vocab_size}, {max_length}.")
+    filters = [int(f) for f in filters]
+    if not filters or min(filters) < 1:
+        raise ValueError(f"build_image_text_model needs at least one positive filter count; "
+                         f"got {filters}.")
+    image = keras.Input(shape=shape, name="image")
+    tokens = keras.Input(shape=(int(max_length),), dtype="int32", name="tokens")
+    x = image
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"map_conv{i}")(x)
+    feats = layers.Conv2D(filters[-1], 1, name="map")(x)
+    t = OneHotWords(int(vocab_size), name="text_one_hot")(tokens)
+    fused = layers.Concatenate(name="fused")([Glimpses(glimpses)([feats, t]), t])
+    outputs = {n: build_head(t_, fused, shape, "flatten", hidden) for n, t_ in tasks.items()}
+    return keras.Model({"image": image, "tokens": tokens}, outputs, name=name)

@@ -256,3 +256,36 @@ def plot_heatmap(table: pd.DataFrame, title: str | None = None, fmt: str = "{:+.
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_scenes(split, texts: Sequence[str], n: int = 6, ncols: int = 3, size: float = 1.5,
+                title: str | None = None):
+    """The first ``n`` scenes of a split with inputs ``{"image", "tokens"}`` (from
+    :func:`mtl_utils.image_text.make_scenes`), each titled with its question and answer, the
+    ``where`` label drawn as a cross.
+
+    Introduced in notebook 12.
+    """
+    images = split.images["image"]
+    n = min(n, len(images))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols * 1.6, size * nrows * 1.15),
+                             squeeze=False)
+    h, w = images.shape[1:3]
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i], interpolation="nearest")
+        if "where" in split.labels:
+            x, y = split.labels["where"][i]
+            ax.plot(x * w - 0.5, y * h - 0.5, "w+", markersize=8, markeredgewidth=2)
+        answer = ("no", "yes")[int(split.labels["answer"][i])] if "answer" in split.labels else ""
+        words = str(texts[i]).split()
+        half = (len(words) + 1) // 2
+        ax.set_title(" ".join(words[:half]) + "\n" + " ".join(words[half:]) + f": {answer}",
+                     fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

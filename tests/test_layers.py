@@ -19,7 +19,7 @@ LAYERS = [
     ["policy"],
     ["data", "stats", "store", "scenes"],
     ["augment", "pipelines", "dense_views"],
-    ["text"],
+    ["text", "image_text"],
     ["fast_layers", "weighting"],
     ["models"],
     ["experiments"],

@@ -104,6 +104,49 @@ class Op:
         """The mixing stage: images and labels mixed across the batch (default: unchanged)."""
         return images, dict(labels)
 
+    #: The text hook's rule: the words this op swaps in a text about its image where it
+    #: acts (``{"left": "right", "right": "left"}`` for a horizontal flip); ``{}`` moves no
+    #: word (photometric ops, shifts, zooms: the order of objects is kept); ``None``: its
+    #: effect on such a text cannot be said in words (rotations, shears, mixing), so a
+    #: text-consistent policy refuses it for a task whose label reads the relation words.
+    word_map: ClassVar[Mapping[str, str] | None] = {}
+
+    def acted(self, params: Mapping[str, Any], active: tf.Tensor | None) -> tf.Tensor | None:
+        """``(B,)`` booleans: the examples this op acted on (``None``: every example)."""
+        on = params.get("on")
+        if active is None:
+            return on
+        return active if on is None else tf.logical_and(on, active)
+
+    def transform_text(self, tokens: tf.Tensor, params: Mapping[str, Any],
+                       active: tf.Tensor | None, words: Sequence[str]) -> tf.Tensor:
+        """The text hook: ``(B, L)`` token ids of texts about the images (``words`` is their
+        vocabulary, id ``i`` the word ``words[i]``) rewritten as the op's draw changed the
+        images, whole tokens only (``"bright"`` is one token, never ``"b" + "right"``):
+        every word of :attr:`word_map` swapped where the op :meth:`acted`. Ids outside the
+        vocabulary are kept.
+
+        Raises:
+            ValueError: an op whose :attr:`word_map` is ``None`` (its effect cannot be said).
+
+        Introduced in notebook 12.
+        """
+        if self.word_map is None:
+            raise ValueError(f"op {self.name!r} declares no word_map: its effect on a text "
+                             "about the image cannot be said in words. Drop it, or apply it "
+                             "only to texts without relation words.")
+        if not self.word_map:
+            return tokens
+        index = {w: i for i, w in enumerate(words)}
+        table = list(range(len(words) + 1))  # id len(words): every id outside the vocabulary
+        for a, b in self.word_map.items():
+            if a in index and b in index:
+                table[index[a]] = index[b]
+        ids = tf.clip_by_value(tokens, 0, len(words))
+        moved = tf.where(tokens == ids, tf.gather(tf.constant(table, tokens.dtype), ids), tokens)
+        acted = self.acted(params, active)
+        return moved if acted is None else tf.where(acted[:, None], moved, tokens)
+
     def check_tasks(self, tasks: Mapping[str, Task]) -> None:
         """Raise ``ValueError`` if the op cannot keep some task's label valid (beyond the
         tasks' own ``not_invariant_to``); mixing ops check that every kind can mix."""
@@ -149,6 +192,7 @@ class GeometricOp(Op):
 
     stage: ClassVar[str] = "geometric"
     changes_orientation: ClassVar[bool] = True
+    word_map: ClassVar[Mapping[str, str] | None] = None  # unknown unless the op says
     p: float = 1.0
 
     def matrices(self, seed: tf.Tensor, n: Any, height: Any, width: Any,
@@ -160,9 +204,11 @@ class GeometricOp(Op):
         n, h, w = shape[0], shape[1], shape[2]
         s_apply, s_par = split_seed(seed, 2)
         m = self.matrices(s_par, n, h, w, strength)
+        params = {"hflip": tf.zeros([n], tf.bool)}
         if strength is None and self.p < 1.0:
-            m = tf.where(coin(s_apply, n, self.p)[:, None, None], m, geometry.eye(n))
-        return {"matrix": m, "hflip": tf.zeros([n], tf.bool)}
+            params["on"] = coin(s_apply, n, self.p)
+            m = tf.where(params["on"][:, None, None], m, geometry.eye(n))
+        return {"matrix": m, **params}
 
     def matrix(self, params, active):
         m, hflip = params["matrix"], params["hflip"]
@@ -224,6 +270,7 @@ class MixingOp(Op):
     """
 
     stage: ClassVar[str] = "mixing"
+    word_map: ClassVar[Mapping[str, str] | None] = None  # a mix of two scenes has no text
 
     def mix_images(self, images: tf.Tensor, params: Mapping[str, Any]) -> tf.Tensor:
         """The images mixed with their partners' (``params`` from :meth:`draw`)."""

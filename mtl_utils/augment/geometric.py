@@ -26,7 +26,7 @@ class _Flip(GeometricOp):
         on = tf.ones([n], tf.bool) if strength is not None else coin(seed, n, self.p)
         off = tf.zeros([n], tf.bool)
         hflip, vflip = (on, off) if self.mirrors else (off, on)
-        return {"matrix": geometry.flip(hflip, vflip), "hflip": hflip}
+        return {"matrix": geometry.flip(hflip, vflip), "hflip": hflip, "on": on}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class HFlip(_Flip):
     name: ClassVar[str] = "hflip"
     mirrors: ClassVar[bool] = True
     pool: ClassVar[dict] = {}
+    word_map: ClassVar[dict] = {"left": "right", "right": "left"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class VFlip(_Flip):
     """
 
     name: ClassVar[str] = "vflip"
+    word_map: ClassVar[dict] = {"above": "below", "below": "above"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Translate(GeometricOp):
     pool: ClassVar[dict] = {"x": 0.3, "y": 0.3}
     limits: ClassVar[dict] = {"x": (0.0, None), "y": (0.0, None)}
     changes_orientation: ClassVar[bool] = False
+    word_map: ClassVar[dict] = {}  # a shift keeps which object is left of which
 
     def matrices(self, seed, n, height, width, strength):
         wf, hf = tf.cast(width, tf.float32), tf.cast(height, tf.float32)
@@ -134,6 +137,7 @@ class Zoom(GeometricOp):
     pool: ClassVar[dict] = {"range": 0.3, "isotropic": True}
     limits: ClassVar[dict] = {"range": (0.0, 1.0, ")")}
     changes_scale: ClassVar[bool] = True
+    word_map: ClassVar[dict] = {}  # positive scales about the centre keep the order
 
     @property
     def changes_orientation(self) -> bool:  # an anisotropic zoom turns slanted directions

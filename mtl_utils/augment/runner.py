@@ -86,14 +86,18 @@ def check_labels(labels: Any, tasks: Mapping[str, Task], images: tf.Tensor) -> d
 def run_ops(ops: Sequence[Op], seeds: Sequence[tf.Tensor], images: tf.Tensor,
             labels: Mapping[str, tf.Tensor], tasks: Mapping[str, Task], *,
             naive: bool = False, fill_mode: str = "reflect",
-            strength: tf.Tensor | None = None, active: tf.Tensor | None = None) -> PolicyRun:
+            strength: tf.Tensor | None = None, active: tf.Tensor | None = None,
+            tokens: tf.Tensor | None = None, words: Sequence[str] = ()) -> PolicyRun:
     """Apply ``ops`` to one view of a batch, each with its own seed.
 
     Every op draws its parameters; then the stage hooks run on every op, in list order
     within a stage: the geometric ops' matrices (:meth:`~Op.matrix`) are composed and the
     image is warped once with every label moved by its kind (``naive``: labels untouched),
     then :meth:`~Op.transform_images`, then :meth:`~Op.mix`. ``active`` (``(B, len(ops))``
-    booleans, random policies) applies op ``i`` only where ``active[:, i]``.
+    booleans, random policies) applies op ``i`` only where ``active[:, i]``. ``tokens``
+    (``(B, L)`` ids of a text about each image, ``words`` its vocabulary) go through every
+    op's text hook (:meth:`~Op.transform_text`, in list order) with the op's draw, and the
+    run's inputs are then ``{"image": images, "tokens": tokens}`` (notebook 12).
 
     Returns:
         A :class:`~mtl_utils.policy.PolicyRun` with per-task visibility weights and the
@@ -122,4 +126,8 @@ def run_ops(ops: Sequence[Op], seeds: Sequence[tf.Tensor], images: tf.Tensor,
         images = op.transform_images(images, params, a)
     for op, params in zip(ops, draws):
         images, labels = op.mix(images, labels, params, tasks, naive)
+    if tokens is not None:
+        for op, params, a in zip(ops, draws, on):
+            tokens = op.transform_text(tokens, params, a, words)
+        return PolicyRun({"image": images, "tokens": tokens}, dict(labels), weights, transform)
     return PolicyRun(images, dict(labels), weights, transform)
