@@ -112,6 +112,15 @@ class Scenes:
         centre[..., axis] = self.size - centre[..., axis]
         return Scenes(self.color, self.shape, centre, self.size)
 
+    def moved(self, matrices: Any) -> Scenes:
+        """The scenes moved by ``(N, 3, 3)`` forward matrices in pixel-index coordinates (a
+        run's ``transform.matrices``): what the warped images show. Centres are in pixels
+        with pixel ``j`` spanning ``[j, j + 1)``, so pixel index ``x`` is ``centre - 0.5``."""
+        m = np.asarray(matrices, np.float64)
+        p = self.centre - 0.5
+        centre = np.einsum("nij,nkj->nki", m[:, :2, :2], p) + m[:, None, :2, 2] + 0.5
+        return Scenes(self.color, self.shape, centre, self.size)
+
 
 def _place(rng: np.random.Generator, k: int, size: int, radius: float, gap: float
            ) -> np.ndarray:

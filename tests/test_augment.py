@@ -32,8 +32,8 @@ def test_op_vocabulary_is_complete_and_names_match_classes():
     assert set(A.OP_NAMES) == set(A.OP_CLASSES)
     # the built-in ops (ops of other modules, such as notebook 11's scale_crop, join them)
     builtin = {n for n in A.OP_NAMES if A.OP_CLASSES[n].__module__.startswith("mtl_utils.augment")}
-    assert builtin & set(A.GEOMETRIC_OPS) == {"hflip", "vflip", "rotate", "translate", "zoom",
-                                              "shear"}
+    assert builtin & set(A.GEOMETRIC_OPS) == {"hflip", "vflip", "rotate", "quarter_turn",
+                                              "translate", "zoom", "shear"}
     assert set(A.MIXING_OPS) == {"mixup", "cutmix"}
     for name, cls in A.OP_CLASSES.items():
         assert A.make_op(name).name == name and isinstance(A.make_op(name), cls)

@@ -43,7 +43,15 @@ from mtl_utils.augment.core import (
     unit,
 )
 from mtl_utils.augment.effects import label_damage, label_effect, label_effects
-from mtl_utils.augment.geometric import HFlip, Rotate, Shear, Translate, VFlip, Zoom
+from mtl_utils.augment.geometric import (
+    HFlip,
+    QuarterTurn,
+    Rotate,
+    Shear,
+    Translate,
+    VFlip,
+    Zoom,
+)
 from mtl_utils.augment.mixing import CutMix, MixUp, cutmix_batch, mixup_batch
 from mtl_utils.augment.photometric import (
     Blur,
@@ -87,7 +95,7 @@ __all__ = [
     "OP_CLASSES", "OP_NAMES", "PHOTOMETRIC_OPS", "STAGES",
     "Op", "GeometricOp", "PhotometricOp", "MixingOp", "Identity",
     "Blur", "Brightness", "Contrast", "CutMix", "Cutout", "Grayscale", "HFlip", "Hue",
-    "MixUp", "Noise", "Rotate", "Saturation", "Shear", "Translate", "VFlip", "Zoom",
+    "MixUp", "Noise", "QuarterTurn", "Rotate", "Saturation", "Shear", "Translate", "VFlip", "Zoom",
     "AuxiliaryPolicy", "ComposedPolicy", "ImagePolicy", "PerTaskPolicy", "Policy", "PolicyRun",
     "RandomPolicy", "SharedPolicy", "Transformation", "QUANTITIES", "tta",
     "with_auxiliary",
