@@ -11,7 +11,8 @@ grammar whose meaning is known, and augmentation that keeps the question true of
   by kind, and the question rewritten by each op's own text hook
   (:meth:`~mtl_utils.augment.Op.transform_text`, driven by what the op drew): a horizontal
   flip swaps the tokens ``left`` and ``right`` (never substrings: ``bright`` stays), a
-  vertical flip ``above`` and ``below``. ``text="unchanged"`` flips the image and keeps the
+  vertical flip ``above`` and ``below``, a quarter turn the relation phrases by the turns it
+  drew (``"left of"`` -> ``"below"`` for one). ``text="unchanged"`` flips the image and keeps the
   question (the naive way); ``text="cautious"`` gives geometric ops only to questions without
   a relation word (MDETR's and TransVG's rule).
 * :func:`damage_table`: what each way does to the answers, exactly, from the scenes.

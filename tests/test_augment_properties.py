@@ -267,3 +267,42 @@ def test_pixel_centre_convention_is_exact_for_pixel_permutations(h, w, quarter_t
     r, c = np.nonzero(got)[1:]
     want = np.stack([(c + 0.5) / w, (r + 0.5) / h], 1)
     np.testing.assert_allclose(out["position"].numpy(), want, atol=1e-5)
+
+
+@PROPS
+@given(size=sizes, p=st.sampled_from([0.75, 1.0]), fill=st.sampled_from(A.FILL_MODES),
+       seed=seeds)
+def test_quarter_turn_permutes_pixels_exactly_and_labels_follow(size, p, fill, seed):
+    # The op's matrices are exact: each image is np.rot90(image, k) bit for bit (any content,
+    # any fill), a one-pixel object lands where its (i + 0.5) / W position says, the class is
+    # kept and an angle turns by k quarter turns (counter-clockwise on screen, y down).
+    rng = np.random.default_rng(seed)
+    n = 8
+    images = rng.random((n, size, size, 2)).astype(np.float32)
+    rows, cols = rng.integers(0, size, n), rng.integers(0, size, n)
+    masks = np.zeros((n, size, size, 1), np.float32)
+    masks[np.arange(n), rows, cols] = 1.0
+    angle = rng.uniform(0, 2 * np.pi, (n, 1)).astype(np.float32)
+    labels = {"shape": rng.integers(0, 3, n).astype(np.int32), "angle": angle, "mask": masks,
+              "position": np.stack([(cols + 0.5) / size, (rows + 0.5) / size], 1)
+              .astype(np.float32)}
+    tasks = (SHAPE, ANGLE, MASK, POSITION)
+    run = A.shared([A.QuarterTurn(p=p)], tasks, fill_mode=fill).run(images, labels,
+                                                                    tf.constant([seed, 1]))
+    m = run.transform.matrices.numpy()
+    k = np.round(np.arctan2(m[:, 0, 1], m[:, 0, 0]) / (np.pi / 2)).astype(int) % 4
+    assert set(np.unique(m[:, :2, :2])) <= {-1.0, 0.0, 1.0}
+    x = run.inputs.numpy()
+    for i in range(n):
+        np.testing.assert_array_equal(x[i], np.rot90(images[i], k[i]))
+        np.testing.assert_array_equal(run.labels["mask"][i], np.rot90(masks[i], k[i]))
+    r, c = np.nonzero(run.labels["mask"].numpy()[..., 0])[1:]
+    np.testing.assert_allclose(run.labels["position"], np.stack(
+        [(c + 0.5) / size, (r + 0.5) / size], 1), atol=1e-5)
+    np.testing.assert_array_equal(run.labels["shape"], labels["shape"])
+    turned = np.mod(angle[:, 0] - k * np.pi / 2, 2 * np.pi)
+    gap = np.angle(np.exp(1j * (run.labels["angle"].numpy()[:, 0] - turned)))
+    np.testing.assert_allclose(gap, 0.0, atol=1e-5)
+    assert A.label_effect(ANGLE, "quarter_turn") == "turned"
+    assert A.label_effect(SHAPE, "quarter_turn") == "kept"
+    assert A.label_effect(POSITION, "quarter_turn") == "moved"

@@ -215,3 +215,150 @@ def test_glimpses_say_where_they_looked_and_their_offsets():
     np.testing.assert_allclose(out[0, 4:], out[0, :2] - out[0, 2:4], atol=1e-6)
     with pytest.raises(ValueError, match="glimpses"):
         Glimpses(0)
+
+
+# ------------------------------------------------------------------------ quarter turns
+def _turns(matrices):
+    """The quarter turns of a run's matrices (a rotation's first row is ``cos, sin``)."""
+    m = np.asarray(matrices)
+    return np.round(np.arctan2(m[:, 0, 1], m[:, 0, 0]) / (np.pi / 2)).astype(int) % 4
+
+
+def _turn_text(tokens, k):
+    k = tf.constant(k, tf.int32)
+    params = {"k": k, "on": k > 0}
+    return augment.QuarterTurn().transform_text(tf.constant(tokens), params, None,
+                                                image_text.SCENE_VOCABULARY).numpy()
+
+
+def test_one_quarter_turn_rewrites_each_relation_phrase():
+    # left of -> below, right of -> above, above -> left of, below -> right of (counter-
+    # clockwise on screen); the next test checks these against turned images and the labeler
+    texts = ["is the red circle left of the blue square", "is the red circle right of the "
+             "blue square", "is the red circle above the blue square",
+             "is the red circle below the blue square"]
+    tokens = vectorize(texts, image_text.SCENE_VOCABULARY, image_text.MAX_WORDS)
+    assert decode(_turn_text(tokens, [1] * 4), image_text.SCENE_VOCABULARY) == [
+        "is the red circle below the blue square", "is the red circle above the blue square",
+        "is the red circle left of the blue square", "is the red circle right of the blue square"]
+    assert decode(_turn_text(tokens, [2] * 4), image_text.SCENE_VOCABULARY) == [
+        texts[1], texts[0], texts[3], texts[2]]
+    assert decode(_turn_text(tokens, [3] * 4), image_text.SCENE_VOCABULARY) == [
+        "is the red circle above the blue square", "is the red circle below the blue square",
+        "is the red circle right of the blue square", "is the red circle left of the blue square"]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_quarter_turns_k_then_4_minus_k_and_four_turns_restore_the_tokens(data, k):
+    tokens = data.test.images["tokens"]
+    n = len(tokens)
+    back = _turn_text(_turn_text(tokens, [k] * n), [(4 - k) % 4] * n)
+    np.testing.assert_array_equal(back, tokens)
+    four = tokens
+    for _ in range(4):
+        four = _turn_text(four, [k] * n)
+    np.testing.assert_array_equal(four, tokens)
+    if k:
+        assert not np.array_equal(_turn_text(tokens, [k] * n), tokens)
+
+
+@pytest.mark.parametrize("p, seed", [(1.0, (5, 6)), (1.0, (7, 8)), (0.75, (9, 10))])
+def test_answers_recomputed_from_the_turned_scene_equal_the_turned_questions(data, p, seed):
+    x, y = _batch(data)
+    run = image_text.image_text([augment.QuarterTurn(p=p)], data.tasks).run(x, y, seed)
+    k = _turns(run.transform.matrices)
+    assert set(k) == ({1, 2, 3} if p == 1.0 else {0, 1, 2, 3})
+    n = len(k)
+    sc = data.info["scenes"]["test"]
+    scene = image_text.Scenes(sc.color[:n], sc.shape[:n], sc.centre[:n], 24).moved(
+        run.transform.matrices)
+    np.testing.assert_array_equal(image_text.answer_questions(run.inputs["tokens"], scene),
+                                  run.labels["answer"])
+    # the image is the scene turned: np.rot90 of each image, exactly, and its centres
+    for i in range(n):
+        np.testing.assert_array_equal(run.inputs["image"][i], np.rot90(x["image"][i], k[i]))
+    turned = sc.centre[:n].copy()
+    for i in range(n):
+        for _ in range(k[i]):  # np.rot90 takes the point (x, y) to (y, size - x)
+            turned[i] = np.stack([turned[i][:, 1], 24 - turned[i][:, 0]], -1)
+    shown = sc.color[:n] >= 0
+    np.testing.assert_allclose(scene.centre[shown], turned[shown], atol=1e-4)
+    # the question left as it was is now false for relations the turn changed
+    kept = image_text.answer_questions(x["tokens"].numpy(), scene)
+    assert (kept != y["answer"].numpy()).any()
+
+
+def test_answers_stay_true_through_any_mix_of_flips_and_quarter_turns(data):
+    x, y = _batch(data)
+    sc = data.info["scenes"]["test"]
+    n = len(y["answer"])
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        ops = [augment.OP_CLASSES[o](p=0.7) for o in
+               rng.choice(["hflip", "vflip", "quarter_turn"], rng.integers(2, 5))]
+        run = image_text.image_text(ops, data.tasks).run(x, y, [trial, 1])
+        scene = image_text.Scenes(sc.color[:n], sc.shape[:n], sc.centre[:n], 24).moved(
+            run.transform.matrices)
+        np.testing.assert_array_equal(
+            image_text.answer_questions(run.inputs["tokens"], scene), run.labels["answer"],
+            err_msg=repr(ops))
+
+
+def test_scenes_moved_by_a_flips_matrices_are_the_flipped_scenes(data):
+    sc = data.info["scenes"]["test"]
+    m = augment.affine_matrix(24, 24, hflip=np.ones(len(sc.centre), bool))
+    shown = sc.color >= 0
+    np.testing.assert_allclose(sc.moved(m).centre[shown], sc.flipped().centre[shown], atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_quarter_turns_change_no_word_outside_the_relation_phrases(data, k):
+    vocab = image_text.SCENE_VOCABULARY
+    v = len(vocab)
+    extra = vectorize(["is the bright red upright circle above the blue square",
+                       "is the bright green shape a triangle"], vocab, image_text.MAX_WORDS)
+    odd = np.zeros((1, image_text.MAX_WORDS), np.int32)  # ids past the vocabulary are kept
+    odd[0, :5] = [v, v + 1, vocab.index("above"), v + 2, vocab.index("below")]
+    tokens = np.concatenate([data.test.images["tokens"], extra, odd])
+    out = _turn_text(tokens, [k] * len(tokens))
+    phrase = image_text.RELATION_WORDS | {"of"}
+    for before, after in zip(tokens, out):
+        words_before = [vocab[i] if i < v else i for i in before if i]
+        words_after = [vocab[i] if i < v else i for i in after if i]
+        assert [w for w in words_before if w not in phrase] == [
+            w for w in words_after if w not in phrase]
+        assert sum(w in image_text.RELATION_WORDS for w in words_before) == sum(
+            w in image_text.RELATION_WORDS for w in words_after)
+    assert "of" not in {w for t in _words(tokens) for i, w in enumerate(t)
+                        if i == 0 or t[i - 1] not in ("left", "right")}  # "of" only in phrases
+    assert vocab.index("bright") in out[-3] and vocab.index("upright") in out[-3]
+    np.testing.assert_array_equal(out[-1, [0, 1]], [v, v + 1])
+    assert v + 2 in out[-1]
+
+
+def test_a_quarter_turn_that_would_overflow_the_tokens_raises():
+    vocab = image_text.SCENE_VOCABULARY
+    tokens = vectorize(["is the red circle above the blue square"], vocab, 8)  # no padding
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one more token"):
+        _turn_text(tokens, [1])
+    assert decode(_turn_text(tokens, [2]), vocab) == ["is the red circle below the blue square"]
+
+
+def test_quarter_turn_in_consistent_and_cautious_policies_and_tf_data(data):
+    policy = image_text.image_text(["quarter_turn"], data.tasks)  # consistent accepts it
+    ds = to_dataset(data.train, data.tasks, 16, seed=0, augment=policy)
+    x, y = next(iter(ds))
+    assert x["tokens"].shape == (16, image_text.MAX_WORDS)
+    again = next(iter(to_dataset(data.train, data.tasks, 16, seed=0, augment=policy)))
+    np.testing.assert_array_equal(x["tokens"], again[0]["tokens"])
+    np.testing.assert_array_equal(x["image"], again[0]["image"])
+    # cautious: the turn changes relation words, so it acts only on questions without one
+    xb, yb = _batch(data)
+    run = image_text.image_text([augment.QuarterTurn(p=1.0)], data.tasks, text="cautious").run(
+        xb, yb, [1, 1])
+    relation = np.array([bool(image_text.RELATION_WORDS & set(w)) for w in _words(xb["tokens"])])
+    turned = _turns(run.transform.matrices) != 0
+    np.testing.assert_array_equal(turned, ~relation)
+    np.testing.assert_array_equal(run.inputs["tokens"], xb["tokens"])
+    table = image_text.words_moved(["quarter_turn"])
+    assert "left of -> below" in table.loc["quarter_turn", "question"]

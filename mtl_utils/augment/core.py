@@ -109,6 +109,8 @@ class Op:
     #: word (photometric ops, shifts, zooms: the order of objects is kept); ``None``: its
     #: effect on such a text cannot be said in words (rotations, shears, mixing), so a
     #: text-consistent policy refuses it for a task whose label reads the relation words.
+    #: An op whose rewrite depends on its draw overrides :meth:`transform_text`
+    #: (:class:`~mtl_utils.augment.QuarterTurn`: phrases, applied once per quarter turn).
     word_map: ClassVar[Mapping[str, str] | None] = {}
 
     def acted(self, params: Mapping[str, Any], active: tf.Tensor | None) -> tf.Tensor | None:
