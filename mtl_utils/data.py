@@ -38,7 +38,9 @@ _PALETTE = np.array(list(COLORS.values()))
 # moves 5-7% of objects to another nearest palette colour, as much as saturation does
 # (measured with `object_color` in notebook 00).
 COLOR_INVARIANCES = frozenset({"hue", "saturation", "grayscale", "brightness", "contrast"})
-DIGIT_INVARIANCES = frozenset({"hflip", "vflip"})
+# A mirrored or turned digit is another digit or none, and a turn puts the left digit above
+# or below the right one.
+DIGIT_INVARIANCES = frozenset({"hflip", "vflip", "quarter_turn"})
 
 # Default split sizes: validation and test sets do not change with the training-set size,
 # so results at different N_TRAIN are measured on the same kind of test set.
