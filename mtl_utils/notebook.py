@@ -33,8 +33,9 @@ def reduced() -> bool:
     ``1`` (the test suite sets it for nbval; ``make run`` and papermill runs leave it unset).
 
     At the reduced size :func:`check_seeds` keeps the first :data:`REDUCED_SEEDS` seeds,
-    :func:`check_epochs` a fifth of each budget and :func:`check_n_train` an eighth of each
-    training set, so every cell still runs, on far less training.
+    :func:`check_epochs` a fifth of each budget, :func:`check_n_train` an eighth of each
+    training set and :func:`check_repeats` one timing round, so every cell still runs, on
+    far less training.
 
     Introduced in notebook 00.
     """
@@ -115,6 +116,12 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
         raise ValueError(f"parameter {name} must be an integer >= {minimum}, got {value!r}. "
                          f"Example: papermill ... -p {name} {max(minimum, 1)}")
     return value
+
+
+def check_repeats(name: str, value: Any) -> int:
+    """A number of timing rounds (an int >= 1, or a ``ValueError`` naming the parameter);
+    one round at the :func:`reduced` size, where timings are not what a test checks."""
+    return _reduce(name, check_int(name, value), lambda n: 1)
 
 
 def check_float(name: str, value: Any, low: float, high: float) -> float:

@@ -96,6 +96,7 @@ def test_reduced_size_keeps_two_seeds_a_fifth_of_the_epochs_an_eighth_of_the_dat
     assert notebook.check_seeds("SEEDS", [4, 5, 6]) == [4, 5, 6]
     assert notebook.check_epochs("EPOCHS", 12) == 12
     assert notebook.check_n_train("N_TRAIN", "[250, 2000]") == [250, 2000]
+    assert notebook.check_repeats("ROUNDS", 3) == 3
     monkeypatch.setenv(notebook.REDUCED_ENV, "1")
     assert notebook.reduced()
     assert notebook.check_seeds("SEEDS", "[4, 5, 6]") == [4, 5]
@@ -104,6 +105,9 @@ def test_reduced_size_keeps_two_seeds_a_fifth_of_the_epochs_an_eighth_of_the_dat
     assert notebook.check_epochs("EPOCHS", 4) == 2  # at least two epochs ...
     assert notebook.check_epochs("EPOCHS", 1) == 1  # ... never more than given
     assert notebook.check_epochs("EPOCHS", {"a": 60, "b": 8}, ["a", "b"]) == {"a": 12, "b": 2}
+    assert notebook.check_repeats("ROUNDS", 3) == 1  # one timing round
+    with pytest.raises(ValueError, match="ROUNDS must be an integer >= 1"):
+        notebook.check_repeats("ROUNDS", 0)
     assert notebook.check_n_train("N_TRAIN", 2000) == 250  # an eighth ...
     assert notebook.check_n_train("N_TRAIN", 300, minimum=64) == 64  # ... at least the minimum
     assert notebook.check_n_train("N_TRAIN", "[250, 2000]") == [64, 250]
