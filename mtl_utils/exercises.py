@@ -174,7 +174,8 @@ def _shapes_batch(n: int = 96):
 def measured_left_damage(task: Task, ops=LEFT_HALF_OPS, magnitude: int = 10) -> dict[str, int]:
     """How many of 96 shapes (their :func:`left_half` unambiguous) get a wrong ``task`` label
     after each op at ``magnitude``, the label moved as ``task`` says (``flip_class_map``
-    included) but nothing refused: the truth is :func:`left_half` of the moved mask (:func:`mtl_utils.augment.label_damage`).
+    included) but nothing refused: the truth is :func:`left_half` of the moved mask
+    (:func:`mtl_utils.augment.label_damage`).
 
     Introduced in notebook 00.
     """
@@ -283,6 +284,8 @@ def _check_op(answer: Any) -> str:
 
 # ============================================ 05: per-task views for the shortcut data
 SHORTCUT_TASKS = ("shape", "color")
+#: How many points fewer shape answers by the colour rule must follow it with the views.
+SHORTCUT_MARGIN = 5.0
 
 
 def _views_data(n: int, seed: int):
@@ -334,8 +337,10 @@ def _check_views(views: Any, train: bool = False, seeds=(0,), n_train: int = 192
     note += (f" After {epochs} epochs on {n_train} shortcut shapes ({len(seeds)} seed(s)), "
              f"the shape head answers by the colour rule on {mine:.0f}% of test shapes with "
              f"your views, {other:.0f}% without the colour ops (chance: about 20%).")
-    if mine >= other:
-        raise NotYet(note + " Your views did not stop the shortcut in this run.")
+    if other - mine < SHORTCUT_MARGIN:
+        raise NotYet(note + f" That is not {SHORTCUT_MARGIN:.0f} points fewer: your views did "
+                     "not clearly stop the shortcut in this run (short runs are noisy: try "
+                     "seeds=(0, 1)).")
     return note
 
 
