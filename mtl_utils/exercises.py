@@ -202,6 +202,10 @@ def _check_left_task(task: Any) -> str:
                                          if task.kind == "class" else ""))
     if task.name == "mask":
         raise NotYet("name the task something other than 'mask' (the check moves a mask too)")
+    unknown = sorted(set(task.not_invariant_to) - set(augment.OP_NAMES))
+    if unknown:
+        raise NotYet(f"not_invariant_to names {unknown}, which are not ops (ops: "
+                     f"{', '.join(LEFT_HALF_OPS)})")
     n = len(_shapes_batch()[0])
     damage = measured_left_damage(task)
     declared = set(task.not_invariant_to)

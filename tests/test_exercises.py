@@ -94,6 +94,8 @@ def test_00_rejects_a_task_whose_invariances_the_damage_contradicts():
     _rejects(q, over, "never changed the label", "zoom, hue")
     _rejects(q, Task("left", "position"), "num_classes=2")
     _rejects(q, "left", "expected a Task")
+    _rejects(q, Task("left", "class", num_classes=2, not_invariant_to={"rotation"}),
+             "names ['rotation'], which are not ops")
     refused = Task("left", "class", num_classes=2,
                    not_invariant_to={"hflip", "rotate", "translate", "shear"})
     assert q.check(refused) and "flip_class_map=(1, 0)" in q.check(refused).message
