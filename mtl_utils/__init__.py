@@ -3,9 +3,10 @@
 Modules, from the ground up (ARCHITECTURE.md): ``geometry`` and ``registry``, ``kinds``,
 ``tasks``, ``policy``, ``data``/``stats``/``store``, ``augment``/``pipelines``,
 ``text``/``image_text``, ``fast_layers``/``weighting``, ``models``, ``experiments``,
-``plotting``/``notebook``, ``course``; the dense kinds (``dense``) register with the package,
-the scenes that use them (``scenes``, ``dense_views``) and notebook 12's scenes with questions
-(``image_text``) are imported where they are needed.
+``plotting``/``notebook``, ``course``/``exercises`` (the notebooks' checked exercises); the
+dense kinds (``dense``) register with the package, the scenes that use them (``scenes``,
+``dense_views``) and notebook 12's scenes with questions (``image_text``) are imported where
+they are needed.
 
 Importing it imports TensorFlow with its known, harmless start-up chatter filtered out of
 stderr; every other line TensorFlow writes while it starts is passed through, so a real

@@ -24,7 +24,7 @@ LAYERS = [
     ["models"],
     ["experiments"],
     ["plotting", "notebook"],
-    ["course"],
+    ["course", "exercises"],
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.ndimage import gaussian_filter
 
+from mtl_utils.augment.contract import object_batch  # noqa: F401  (one definition: the op contract's)
 from mtl_utils.data import mask_centroids
 from mtl_utils.tasks import Task
 
@@ -63,31 +64,6 @@ def disc_batch(n: int = 8, h: int = 32, w: int = 32, c: int = 3, seed: int = 0):
 def centroids(masks: np.ndarray) -> np.ndarray:
     """Mask centroids as (x, y) in [0, 1], pixel-centre convention (float32)."""
     return mask_centroids(masks)[0].astype(np.float32)
-
-
-def object_batch(seed: int, n: int, h: int, w: int):
-    """Discs and squares fully inside the frame: images (= masks, RGB), labels, radii."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w] + 0.5
-    masks = np.zeros((n, h, w, 1), np.float32)
-    r = rng.uniform(3.0, min(h, w) * 0.16, n)
-    cx = rng.uniform(0.38, 0.62, n) * w
-    cy = rng.uniform(0.38, 0.62, n) * h
-    for i in range(n):
-        if i % 2:
-            m = (np.abs(xx - cx[i]) <= r[i]) & (np.abs(yy - cy[i]) <= r[i])
-        else:
-            m = (xx - cx[i]) ** 2 + (yy - cy[i]) ** 2 <= r[i] ** 2
-        masks[i, ..., 0] = m
-    images = np.repeat(masks, 3, axis=-1)
-    labels = {
-        "shape": (np.arange(n) % 3).astype(np.int32),
-        "position": centroids(masks),
-        "mask": masks,
-        "size": ((r - 2.0) / 10.0).astype(np.float32)[:, None],
-        "angle": rng.uniform(0, 2 * math.pi, (n, 1)).astype(np.float32),
-    }
-    return images, labels
 
 
 SIZE = 12  # the blob images' side

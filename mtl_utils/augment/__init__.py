@@ -16,6 +16,7 @@ Introduced in notebook 04.
 
 from mtl_utils.augment.affine import apply_affine, transform_labels
 from mtl_utils.augment.beyond import QUANTITIES, AuxiliaryPolicy, tta, with_auxiliary
+from mtl_utils.augment.contract import OpContractError, check_op_contract
 from mtl_utils.augment.core import (
     COLOR_OPS,
     DEFAULT_POOL,
@@ -98,9 +99,9 @@ __all__ = [
     "MixUp", "Noise", "QuarterTurn", "Rotate", "Saturation", "Shear", "Translate", "VFlip", "Zoom",
     "AuxiliaryPolicy", "ComposedPolicy", "ImagePolicy", "PerTaskPolicy", "Policy", "PolicyRun",
     "RandomPolicy", "SharedPolicy", "Transformation", "QUANTITIES", "tta",
-    "with_auxiliary",
+    "with_auxiliary", "OpContractError",
     "affine_matrix", "apply_affine", "article_ops", "article_preset", "batch_size",
-    "check_seed", "coin", "compose", "cutmix_batch", "default_pool", "expand",
+    "check_op_contract", "check_seed", "coin", "compose", "cutmix_batch", "default_pool", "expand",
     "from_legacy_params", "image_hw", "label_damage", "label_effect", "label_effects",
     "make_op", "mixup_batch", "op_at", "op_names", "per_task", "pool_op", "pool_table",
     "rand_augment", "run_ops", "shared", "shear_degrees", "signed_unit", "split_seed",
