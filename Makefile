@@ -30,9 +30,12 @@ $(STAMP): requirements.txt pyproject.toml
 run: setup
 	$(BIN)/python -m mtl_utils.course run $(RUN_ARGS)
 
-# Unit and property tests of mtl_utils, then nbval of every notebook and a papermill run.
+# Unit and property tests of mtl_utils, nbval of every notebook and a papermill run, one test
+# file (or notebook) at a time on each of TEST_WORKERS processes (pytest-xdist; `auto`: one
+# per core). TEST_WORKERS=0 runs them in one process, in order.
+TEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest $(TEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(TEST_ARGS)
 
 # The oldest versions pyproject.toml allows (requirements-compat.txt) in .venv-compat.
 setup-compat: $(COMPAT_STAMP)
@@ -56,7 +59,7 @@ test-compat: setup-compat
 	print('lower bounds: Python', sys.version.split()[0], '| TensorFlow', tf.__version__, \
 	      '| Keras', keras.__version__, '| numpy', numpy.__version__, '| pandas', pandas.__version__)"
 	$(COMPAT_BIN)/python -m pytest tests --ignore=tests/test_papermill.py \
-		-m "not processes" \
+		-n $(TEST_WORKERS) --dist loadfile -m "not processes" \
 		-o addopts="-ra --durations=10" $(COMPAT_TEST_ARGS)
 
 lab: setup
