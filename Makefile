@@ -75,7 +75,7 @@ bench: setup
 	$(BIN)/python benchmarks/dense_throughput.py
 
 lint: setup
-	$(BIN)/ruff check mtl_utils tests benchmarks
+	$(BIN)/ruff check mtl_utils tests benchmarks solutions
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) runs .pytest_cache

@@ -87,17 +87,18 @@ def _rejects(exercise, answer, *fragments: str) -> str:
 def test_00_rejects_a_task_whose_invariances_the_damage_contradicts():
     q = E.nb00.q1
     _rejects(q, Task("left", "class", num_classes=2),
-             "hflip makes", "rotate makes", "translate makes", "of 96 labels wrong",
+             "hflip makes", "rotate makes", "quarter_turn makes", "translate makes",
+             "of 96 labels wrong",
              "not_invariant_to")
     over = Task("left", "class", num_classes=2, flip_class_map=(1, 0),
-                not_invariant_to={"rotate", "translate", "shear", "zoom", "hue"})
+                not_invariant_to={"rotate", "quarter_turn", "translate", "shear", "zoom", "hue"})
     _rejects(q, over, "never changed the label", "zoom, hue")
     _rejects(q, Task("left", "position"), "num_classes=2")
     _rejects(q, "left", "expected a Task")
     _rejects(q, Task("left", "class", num_classes=2, not_invariant_to={"rotation"}),
              "names ['rotation'], which are not ops")
     refused = Task("left", "class", num_classes=2,
-                   not_invariant_to={"hflip", "rotate", "translate", "shear"})
+                   not_invariant_to={"hflip", "rotate", "quarter_turn", "translate", "shear"})
     assert q.check(refused) and "flip_class_map=(1, 0)" in q.check(refused).message
 
 
