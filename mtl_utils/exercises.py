@@ -324,8 +324,8 @@ def _check_views(views: Any, train: bool = False, seeds=(0,), n_train: int = 192
         raise NotYet(f"shape's view {names['shape']} has no op that breaks the colour shortcut "
                      f"(one of {sorted(colour_ops)}): the shape task keeps reading shape "
                      "from colour")
-    note = (f"the views {names} pass the refusals, and shape's view breaks the colour "
-            "shortcut.")
+    note = (f"the views {names} pass the refusals, and shape's view has an op that breaks "
+            "the colour shortcut.")
     if not train:
         return note + " check(..., train=True) adds a short training run."
     # The verdict of a short run: on test images (colour says nothing about shape there),

@@ -74,8 +74,8 @@ def test_a_placeholder_is_not_answered_yet_and_hint_and_solution_print_text(q, c
     assert "(no section" not in text and "# ----" not in text
 
 
-def _rejects(exercise, answer, *fragments: str) -> str:
-    result = exercise.check(answer)
+def _rejects(exercise, answer, *fragments: str, **options) -> str:
+    result = exercise.check(answer, **options)
     assert result.answered and not result and result.message.startswith("Not yet: ")
     assert "Traceback" not in result.message and "\n" not in result.message
     for fragment in fragments:
@@ -198,6 +198,17 @@ def test_05_rejects_views_a_policy_refuses_or_that_keep_the_shortcut():
              "no op that breaks the colour shortcut")
     _rejects(q, {"shape": ["hue"]}, "give a view to each task")
     _rejects(q, ["hue"], "expected a dict")
+
+
+def test_05_training_verdict_passes_the_solution_and_rejects_a_view_too_weak_to_matter(
+        solutions, capsys):
+    # The short run behind check(..., train=True): the solution's colour ops stop the shape
+    # head from answering by the colour rule; a brightness nudge passes the refusals (it is a
+    # colour op) but changes nothing the run can see.
+    q = E.nb05.q1
+    assert q.check(solutions["nb05"], train=True), capsys.readouterr().out
+    _rejects(q, {"shape": [augment.Brightness(0.001)], "color": []}, "not 5 points fewer",
+             train=True)
 
 
 # ------------------------------------------------------------------ 09: protected words
