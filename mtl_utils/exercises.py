@@ -330,9 +330,12 @@ def _check_views(views: Any, train: bool = False, seeds=(0,), n_train: int = 192
         return note + " check(..., train=True) adds a short training run."
     # The verdict of a short run: on test images (colour says nothing about shape there),
     # how often does the shape head answer by the colour rule (colour // 2)?
-    safe = [o for o in views["shape"] if augment.make_op(o).name not in colour_ops]
+    # The same per-task views with shape's colour ops taken out: the same model (one input
+    # per task), so the difference is the colour ops alone.
+    safe = {t: [o for o in views[t] if augment.make_op(o).name not in colour_ops]
+            for t in tasks}
     factories = {"yours": lambda ts: augment.per_task({t: list(views[t]) for t in ts}, ts),
-                 "without colour ops": lambda ts: augment.shared(safe, ts)}
+                 "without colour ops": lambda ts: augment.per_task(safe, ts)}
     follows: dict[str, list[float]] = {k: [] for k in factories}
     for seed in seeds:
         data = _views_data(n_train, seed)
