@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import mtl_utils  # noqa: E402, F401  (first: TensorFlow without its start-up ch
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import row, steady  # noqa: E402  (benchmarks/, the script's folder)
 from keras import layers  # noqa: E402
 
 from mtl_utils import augment  # noqa: E402
@@ -57,25 +57,6 @@ from mtl_utils.scenes import make_scenes  # noqa: E402
 #: The albumentations release this comparison was written against (optional extra
 #: ``pip install -e ".[compare]"`` installs it).
 ALBUMENTATIONS = "albumentations==2.0.8"
-
-
-class EpochTimes(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.times.append(time.perf_counter() - self._start)
-
-
-def steady(model: keras.Model, ds: tf.data.Dataset, epochs: int) -> list[float]:
-    """Seconds of each epoch after the first (which traces and fills the cache)."""
-    timer = EpochTimes()
-    model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
-    return timer.times[1:]
 
 
 def plain_model(tasks, shape, filters, hidden):
@@ -104,14 +85,6 @@ def plain_model(tasks, shape, filters, hidden):
     losses = {"segmentation": segmentation_loss, "depth": depth_loss, "normals": normals_loss}
     model.compile(keras.optimizers.Adam(1e-3), loss={n: losses[t.kind] for n, t in tasks.items()})
     return model
-
-
-def row(name: str, images: int, times: list[float], ref: float | None = None) -> float:
-    rate = images / statistics.mean(times)
-    ratio = f"{rate / ref:>6.2f}x" if ref else " " * 7
-    print(f"  {name:<52} {rate:>7,.0f} img/s {ratio}   epochs {min(times):.2f}-"
-          f"{max(times):.2f} s")
-    return rate
 
 
 def training(args) -> None:

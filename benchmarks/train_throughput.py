@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ import mtl_utils  # noqa: E402, F401  (first: TensorFlow without its start-up ch
 # isort: split
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import row, steady  # noqa: E402  (benchmarks/, the script's folder)
 from keras import layers  # noqa: E402
 
 from mtl_utils import experiments as ex  # noqa: E402
@@ -60,25 +60,6 @@ THREE = ("shape", "color", "position")
 FIVE = ("shape", "color", "position", "size", "mask")
 PLAIN_LOSS = {"class": "sparse_categorical_crossentropy", "position": "mse", "scalar": "mse",
               "mask": "binary_crossentropy"}
-
-
-class EpochTimes(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.times.append(time.perf_counter() - self._start)
-
-
-def steady(model: keras.Model, ds: tf.data.Dataset, epochs: int) -> list[float]:
-    """Seconds of each epoch after the first (which traces and fills the cache)."""
-    timer = EpochTimes()
-    model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
-    return timer.times[1:]
 
 
 def plain_model(tasks, shape, norm: Callable[..., layers.Layer], filters=(32, 64, 64)):
@@ -134,14 +115,6 @@ def stacked_seeds(tasks, shape, data, k: int, batch: int):
 
     streams = tuple(to_dataset(data.train, tasks, batch, seed=i) for i in range(k))
     return model, tf.data.Dataset.zip(streams).map(merge)
-
-
-def row(name: str, images: int, times: list[float], ref: float | None = None) -> float:
-    rate = images / statistics.mean(times)
-    ratio = f"{rate / ref:>6.2f}x" if ref else " " * 7
-    print(f"  {name:<58} {rate:>7,.0f} img/s {ratio}   epochs {min(times):.2f}-"
-          f"{max(times):.2f} s")
-    return rate
 
 
 def main(argv: list[str] | None = None) -> None:
