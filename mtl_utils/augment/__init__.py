@@ -39,6 +39,7 @@ from mtl_utils.augment.core import (
     image_hw,
     op_names,
     pool_op,
+    rewrite_phrases,
     signed_unit,
     uniform,
     unit,
@@ -104,6 +105,6 @@ __all__ = [
     "check_op_contract", "check_seed", "coin", "compose", "cutmix_batch", "default_pool", "expand",
     "from_legacy_params", "image_hw", "label_damage", "label_effect", "label_effects",
     "make_op", "mixup_batch", "op_at", "op_names", "per_task", "pool_op", "pool_table",
-    "rand_augment", "run_ops", "shared", "shear_degrees", "signed_unit", "split_seed",
-    "transform_labels", "trivial_augment", "uniform", "unit", "warp_images",
+    "rand_augment", "rewrite_phrases", "run_ops", "shared", "shear_degrees", "signed_unit",
+    "split_seed", "transform_labels", "trivial_augment", "uniform", "unit", "warp_images",
 ]

@@ -35,6 +35,67 @@ OP_CLASSES: Registry[type[Op]] = Registry("augmentation op", "mtl_utils.augment.
 STAGES: tuple[str, ...] = ("identity", "geometric", "photometric", "mixing")
 
 
+def rewrite_phrases(tokens: tf.Tensor, turns: tf.Tensor, maps: Sequence[Mapping[str, str]],
+                    words: Sequence[str], name: str = "op") -> tf.Tensor:
+    """``(B, L)`` token ids with each phrase (one or two words) of ``maps[k]`` rewritten in
+    the rows whose ``turns`` is ``k``: whole tokens only, the rest of each text kept in order
+    (ids outside ``words`` too) and padded with id 0 at the end. Phrases with a word outside
+    ``words`` are left alone. The text hook behind :meth:`Op.transform_text`.
+
+    Raises:
+        ValueError: a phrase of more than two words.
+        InvalidArgumentError: a text too long for its ``L`` tokens once rewritten.
+    """
+    index = {w: i for i, w in enumerate(words)}
+
+    def ids(phrase):
+        return [index.get(w) for w in phrase.split()]
+
+    rules = []  # (k, source ids, target ids), two-token sources first
+    for k, table in enumerate(maps):
+        for a, b in table.items():
+            src, tgt = ids(a), ids(b)
+            if k and a != b and None not in src + tgt:
+                if not (1 <= len(src) <= 2 and 1 <= len(tgt) <= 2):
+                    raise ValueError(f"{name}: phrases of one or two words only; "
+                                     f"got {a!r} -> {b!r}.")
+                rules.append((k, src, tgt))
+    rules.sort(key=lambda r: -len(r[1]))
+    if not rules:
+        return tokens
+    dt = tokens.dtype
+    n, length = tf.shape(tokens)[0], tf.shape(tokens)[1]
+    turns = tf.cast(turns, dt)[:, None]
+    nxt = tf.concat([tokens[:, 1:], tf.fill([n, 1], tf.constant(-1, dt))], axis=1)
+    first, second = tokens, tf.zeros_like(tokens)  # up to two tokens out per token in
+    keep_first = tf.ones_like(tokens, tf.bool)
+    keep_second = tf.zeros_like(tokens, tf.bool)
+    done = tf.zeros_like(tokens, tf.bool)  # rewritten, or the second word of a phrase
+    for k, src, tgt in rules:
+        hit = (turns == k) & (tokens == src[0]) & ~done
+        if len(src) == 2:
+            hit &= nxt == src[1]
+            tail = tf.pad(hit[:, :-1], [[0, 0], [1, 0]])  # the phrase's second word
+            keep_first &= ~tail
+            done |= tail
+        first = tf.where(hit, tf.constant(tgt[0], dt), first)
+        if len(tgt) == 2:
+            second = tf.where(hit, tf.constant(tgt[1], dt), second)
+        keep_second = tf.where(hit, len(tgt) == 2, keep_second)
+        done |= hit
+    out = tf.reshape(tf.stack([first, second], -1), [n, 2 * length])
+    keep = tf.reshape(tf.stack([keep_first, keep_second], -1), [n, 2 * length])
+    pos = tf.cumsum(tf.cast(keep, tf.int32), axis=1) - 1
+    lost = keep & (pos >= length) & (out != 0)
+    with tf.control_dependencies([tf.debugging.assert_equal(
+            tf.reduce_any(lost), False, message=(
+                f"{name}: a text rewritten by its op no longer fits its tokens (a phrase "
+                "grew by a word); vectorize the texts with one more token of padding."))]):
+        where = tf.where(keep & (pos < length))
+    at = tf.stack([where[:, 0], tf.cast(tf.gather_nd(pos, where), tf.int64)], axis=1)
+    return tf.scatter_nd(at, tf.gather_nd(out, where), tf.cast(tf.shape(tokens), tf.int64))
+
+
 class Op:
     """Base class of augmentation ops.
 
@@ -109,8 +170,9 @@ class Op:
     #: word (photometric ops, shifts, zooms: the order of objects is kept); ``None``: its
     #: effect on such a text cannot be said in words (rotations, shears, mixing), so a
     #: text-consistent policy refuses it for a task whose label reads the relation words.
-    #: An op whose rewrite depends on its draw overrides :meth:`transform_text`
-    #: (:class:`~mtl_utils.augment.QuarterTurn`: phrases, applied once per quarter turn).
+    #: Keys and values are phrases of one or two whole words. An op whose rewrite depends on
+    #: its draw overrides :meth:`text_turns` and :meth:`phrase_maps`
+    #: (:class:`~mtl_utils.augment.QuarterTurn`: its map applied once per quarter turn).
     word_map: ClassVar[Mapping[str, str] | None] = {}
 
     def acted(self, params: Mapping[str, Any], active: tf.Tensor | None) -> tf.Tensor | None:
@@ -120,16 +182,32 @@ class Op:
             return on
         return active if on is None else tf.logical_and(on, active)
 
+    def text_turns(self, params: Mapping[str, Any], active: tf.Tensor | None,
+                   batch: tf.Tensor) -> tf.Tensor:
+        """``(B,)`` int32: how many times :attr:`word_map` applies to each example's text
+        (default: once where the op :meth:`acted`; an op whose rewrite depends on its draw,
+        such as a quarter turn, says how many times)."""
+        acted = self.acted(params, active)
+        return tf.ones([batch], tf.int32) if acted is None else tf.cast(acted, tf.int32)
+
+    def phrase_maps(self) -> list[dict[str, str]]:
+        """The phrase maps of :attr:`word_map` applied 0, 1, ... times (index = the count
+        :meth:`text_turns` gives): an identity and the map itself, by default."""
+        return [{a: a for a in self.word_map}, dict(self.word_map)]
+
     def transform_text(self, tokens: tf.Tensor, params: Mapping[str, Any],
                        active: tf.Tensor | None, words: Sequence[str]) -> tf.Tensor:
         """The text hook: ``(B, L)`` token ids of texts about the images (``words`` is their
         vocabulary, id ``i`` the word ``words[i]``) rewritten as the op's draw changed the
         images, whole tokens only (``"bright"`` is one token, never ``"b" + "right"``):
-        every word of :attr:`word_map` swapped where the op :meth:`acted`. Ids outside the
-        vocabulary are kept.
+        each phrase of :attr:`word_map` (one or two words) rewritten as
+        :meth:`phrase_maps` says for the :meth:`text_turns` each example got; the rest of
+        the text is kept in order (ids outside the vocabulary too) and padded with id 0.
 
         Raises:
             ValueError: an op whose :attr:`word_map` is ``None`` (its effect cannot be said).
+            InvalidArgumentError: a text too long for its ``L`` tokens once rewritten (a
+                phrase grew by a word): vectorize with room for one more token.
 
         Introduced in notebook 12.
         """
@@ -139,15 +217,8 @@ class Op:
                              "only to texts without relation words.")
         if not self.word_map:
             return tokens
-        index = {w: i for i, w in enumerate(words)}
-        table = list(range(len(words) + 1))  # id len(words): every id outside the vocabulary
-        for a, b in self.word_map.items():
-            if a in index and b in index:
-                table[index[a]] = index[b]
-        ids = tf.clip_by_value(tokens, 0, len(words))
-        moved = tf.where(tokens == ids, tf.gather(tf.constant(table, tokens.dtype), ids), tokens)
-        acted = self.acted(params, active)
-        return moved if acted is None else tf.where(acted[:, None], moved, tokens)
+        turns = self.text_turns(params, active, tf.shape(tokens)[0])
+        return rewrite_phrases(tokens, turns, self.phrase_maps(), words, self.name)
 
     def check_tasks(self, tasks: Mapping[str, Task]) -> None:
         """Raise ``ValueError`` if the op cannot keep some task's label valid (beyond the

@@ -109,7 +109,7 @@ class QuarterTurn(GeometricOp):
         m = tf.round(geometry.rotation(tf.cast(k, tf.float32) * (math.pi / 2.0))) + 0.0
         return {"matrix": m, "hflip": tf.zeros([n], tf.bool), "on": on, "k": k}
 
-    def turns(self, params, active) -> tf.Tensor:
+    def text_turns(self, params, active, batch) -> tf.Tensor:
         """``(B,)`` int32: the quarter turns each example got (0 where the op did not act)."""
         acted = self.acted(params, active)
         return params["k"] if acted is None else tf.where(acted, params["k"], 0)
@@ -120,66 +120,6 @@ class QuarterTurn(GeometricOp):
         for _ in range(3):
             maps.append({a: self.word_map.get(b, b) for a, b in maps[-1].items()})
         return maps
-
-    def transform_text(self, tokens, params, active, words):
-        """The tokens with each phrase of :attr:`word_map` rewritten as ``k`` quarter turns
-        rewrite it, ``k`` drawn per example: whole tokens only, phrases of up to two tokens,
-        the rest of the text kept in order (ids outside the vocabulary too) and padded with
-        id 0 at the end. Phrases with a word outside ``words`` are left alone.
-
-        Raises:
-            InvalidArgumentError: a text too long for its ``L`` tokens once rewritten
-                (``"above"`` becomes ``"left of"``): vectorize with room for one more token.
-        """
-        index = {w: i for i, w in enumerate(words)}
-
-        def ids(phrase):
-            return [index.get(w) for w in phrase.split()]
-
-        rules = []  # (k, source ids, target ids), two-token sources first
-        for k, table in enumerate(self.phrase_maps()):
-            for a, b in table.items():
-                src, tgt = ids(a), ids(b)
-                if k and a != b and None not in src + tgt:
-                    if not (1 <= len(src) <= 2 and 1 <= len(tgt) <= 2):
-                        raise ValueError(f"{self.name}: phrases of one or two words only; "
-                                         f"got {a!r} -> {b!r}.")
-                    rules.append((k, src, tgt))
-        rules.sort(key=lambda r: -len(r[1]))
-        if not rules:
-            return tokens
-        dt = tokens.dtype
-        n, length = tf.shape(tokens)[0], tf.shape(tokens)[1]
-        turns = tf.cast(self.turns(params, active), dt)[:, None]
-        nxt = tf.concat([tokens[:, 1:], tf.fill([n, 1], tf.constant(-1, dt))], axis=1)
-        first, second = tokens, tf.zeros_like(tokens)  # up to two tokens out per token in
-        keep_first = tf.ones_like(tokens, tf.bool)
-        keep_second = tf.zeros_like(tokens, tf.bool)
-        done = tf.zeros_like(tokens, tf.bool)  # rewritten, or the second word of a phrase
-        for k, src, tgt in rules:
-            hit = (turns == k) & (tokens == src[0]) & ~done
-            if len(src) == 2:
-                hit &= nxt == src[1]
-                tail = tf.pad(hit[:, :-1], [[0, 0], [1, 0]])  # the phrase's second word
-                keep_first &= ~tail
-                done |= tail
-            first = tf.where(hit, tf.constant(tgt[0], dt), first)
-            if len(tgt) == 2:
-                second = tf.where(hit, tf.constant(tgt[1], dt), second)
-            keep_second = tf.where(hit, len(tgt) == 2, keep_second)
-            done |= hit
-        out = tf.reshape(tf.stack([first, second], -1), [n, 2 * length])
-        keep = tf.reshape(tf.stack([keep_first, keep_second], -1), [n, 2 * length])
-        pos = tf.cumsum(tf.cast(keep, tf.int32), axis=1) - 1
-        lost = keep & (pos >= length) & (out != 0)
-        with tf.control_dependencies([tf.debugging.assert_equal(
-                tf.reduce_any(lost), False, message=(
-                    f"{self.name}: a text rewritten by a quarter turn no longer fits its "
-                    "tokens (a phrase grew by a word); vectorize the texts with one more "
-                    "token of padding."))]):
-            where = tf.where(keep & (pos < length))
-        at = tf.stack([where[:, 0], tf.cast(tf.gather_nd(pos, where), tf.int64)], axis=1)
-        return tf.scatter_nd(at, tf.gather_nd(out, where), tf.cast(tf.shape(tokens), tf.int64))
 
 
 @dataclass(frozen=True)
