@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reviews", type=int, default=4096, help="reviews to augment")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 512, 4096],
                     help="tf.data batch sizes")
-    ap.add_argument("--sentences", type=int, default=16384,
+    ap.add_argument("--sentences", type=int, default=131072,
                     help="sentences timed per tf.data pipeline and round")
     ap.add_argument("--rate", type=float, default=0.1, help="EDA's alpha")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; best is shown")

@@ -218,6 +218,45 @@ def test_a_repeated_dataset_gives_the_batches_of_fresh_epochs(shapes):
     assert not np.array_equal(epochs[0][0].numpy(), epochs[3][0].numpy())  # epochs differ
 
 
+def test_index_batches_are_the_batches_of_shuffled_examples(shapes):
+    # to_dataset shuffles and batches indices, then gathers: the same batches, epoch after
+    # epoch, as shuffling and batching the examples themselves
+    import tensorflow as tf
+
+    arrays = (shapes.train.images, {"shape": shapes.train.labels["shape"]})
+    classic = tf.data.Dataset.from_tensor_slices(arrays).shuffle(
+        len(shapes.train), seed=7, reshuffle_each_iteration=True).batch(40)
+    ours = to_dataset(shapes.train, {"shape": shapes.tasks["shape"]}, 40, seed=7)
+    for _ in range(2):
+        pairs = list(zip(classic, ours, strict=True))
+        for (x, y), (xo, yo) in pairs:
+            np.testing.assert_array_equal(x.numpy(), xo.numpy())
+            np.testing.assert_array_equal(y["shape"].numpy(), yo["shape"].numpy())
+    assert [len(x) for x, _ in ours] == [40, 40, 16]
+
+
+def test_pipeline_variants_give_to_datasets_batches_or_the_same_examples(shapes):
+    from mtl_utils import augment
+    from mtl_utils.pipelines import pipeline_variant
+
+    tasks = {k: shapes.tasks[k] for k in ("shape", "position")}
+    policy = augment.shared(["hflip"], tasks)
+    ours = list(to_dataset(shapes.train, tasks, 32, seed=2, augment=policy))
+    same = list(pipeline_variant(shapes.train, policy, 32, 2))
+    for (x, y), (xv, yv) in zip(ours, same, strict=True):
+        np.testing.assert_array_equal(x.numpy(), xv.numpy())
+        np.testing.assert_array_equal(y["position"].numpy(), yv["position"].numpy())
+    for kw in ({"per_example": True}, {"parallel": False, "prefetch": False, "rewrites": False}):
+        shapes_seen = np.concatenate([y["shape"].numpy() for _, y in
+                                      pipeline_variant(shapes.train, policy, 32, 2, **kw)])
+        np.testing.assert_array_equal(np.sort(shapes_seen), np.sort(shapes.train.labels["shape"]))
+
+
+def test_to_datasets_cache_argument_warns_that_it_does_nothing(shapes):
+    with pytest.warns(DeprecationWarning, match=r"cache=\.\.\.\) has no effect"):
+        to_dataset(shapes.train, shapes.tasks, 32, cache=False)
+
+
 def test_to_dataset_leaves_the_autotuner_off_unless_asked(shapes):
     ds = to_dataset(shapes.train, shapes.tasks, 32)
     assert ds.options().autotune.enabled is False

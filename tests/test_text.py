@@ -237,44 +237,113 @@ def test_synonym_replacement_swaps_only_synonyms_and_leaves_unknown_tokens(token
             assert a == b
 
 
-def _synonym_reference(tokens, keys, u, n):
-    """Synonym replacement by its definition, one review at a time: the positions with
-    synonyms whose key is at least the n-th largest key become synonym floor(u * count)."""
-    table = text.SynonymTable.build(text.VOCABULARY, text.SYNONYMS)
-    out = tokens.copy()
-    for b, row in enumerate(tokens):
-        counts = np.array([table.counts[t] if 0 <= t < V else 0 for t in row])
-        k = np.where(counts > 0, keys[b], -1.0)
-        if n[b] == 0:
-            continue
-        threshold = max(np.sort(k)[::-1][n[b] - 1], 0.0)
-        for i in np.flatnonzero((counts > 0) & (k >= threshold)):
-            j = min(int(np.float32(u[b, i]) * np.float32(counts[i])), counts[i] - 1)
-            out[b, i] = table.flat[table.offsets[row[i]] + j]
+# ------------------------------------------------- the ops draw what EDA's definitions say
+def copies(words, rows=6000, length=L):
+    """``rows`` copies of one review of ``words``: each row draws its own randomness."""
+    out = np.zeros((rows, length), np.int32)
+    out[:, :len(words)] = [ID[w] for w in words]
     return out
 
 
-@pytest.mark.parametrize("levels", [4, 2 ** 23])
-def test_synonym_replacement_equals_its_definition_even_when_keys_tie(monkeypatch, levels):
-    # Keys drawn from 4 levels tie all the time (2 ** 23: as drawn): the fast path, which
-    # replaces the top keys only, must give way to the full one whenever ties reach past it.
-    from mtl_utils.text import ops
+def assert_frequencies(outcomes, expected, rows):
+    """Each outcome's share within 4.5 standard errors of its probability, and nothing
+    else drawn."""
+    assert set(outcomes) <= set(expected), set(outcomes) - set(expected)
+    for key, p in expected.items():
+        share = outcomes.get(key, 0) / rows
+        assert abs(share - p) < 4.5 * np.sqrt(p * (1 - p) / rows), (key, share, p)
 
-    drawn = []
 
-    def coarse(shape, seed):
-        u = tf.floor(tf.random.stateless_uniform(shape, seed) * levels) / levels
-        drawn.append(u)
-        return u
+def tally(rows):
+    out: dict = {}
+    for r in rows:
+        out[tuple(r)] = out.get(tuple(r), 0) + 1
+    return out
 
-    monkeypatch.setattr(ops, "_uniform", coarse)
-    tokens = text.make_reviews(64, seed=5, n_val=1, n_test=1).train.images
-    op = text.SynonymReplacement(0.2)
-    out = run_op(op, tokens, seed=3)
-    keys, u = drawn[0].numpy(), drawn[1].numpy()
-    lengths = (tokens != 0).sum(1)
-    n = np.where(lengths > 0, np.maximum(1, np.floor(0.2 * lengths).astype(int)), 0)
-    np.testing.assert_array_equal(out, _synonym_reference(tokens, keys, u, n))
+
+def test_distinct_ranks_draw_every_subset_alike():
+    count = tf.fill([9000], 5)
+    ranks = text.distinct_ranks(count, tf.fill([9000], 2), 3, tf.constant([4, 2], tf.int64))
+    ranks = ranks.numpy()
+    assert np.all(ranks[:, 0] == -1) and np.all(ranks[:, 1:] >= 0)
+    assert np.all(ranks[:, 1] != ranks[:, 2])
+    pairs = tally(np.sort(ranks[:, 1:], axis=1))
+    assert_frequencies(pairs, {(i, j): 1 / 10 for i in range(5) for j in range(i + 1, 5)},
+                       9000)
+
+
+def test_synonym_replacement_changes_n_random_words_that_have_synonyms():
+    # 4 words with synonyms among 5; rate 0.5 of 5 words: n = 2 distinct positions
+    words = ["great", "plot", "is", "very", "good"]
+    assert [w in text.SYNONYMS for w in words] == [True, True, False, True, True]
+    tokens = copies(words)
+    out = run_op(text.SynonymReplacement(0.5), tokens, seed=11)
+    changed = out != tokens
+    assert np.all(changed.sum(1) == 2) and not changed[:, 2].any()
+    for a, b in zip(tokens[changed], out[changed]):
+        assert text.VOCABULARY[b] in text.SYNONYMS[text.VOCABULARY[a]]
+    assert_frequencies(tally(np.argwhere(changed)[:, 1].reshape(-1, 2)),
+                       {(i, j): 1 / 6 for i in (0, 1, 3, 4) for j in (0, 1, 3, 4) if i < j},
+                       len(tokens))
+
+
+def _eda_swaps(n_words: int, swaps: int) -> dict:
+    """The exact distribution of EDA's random swap: ``swaps`` times, two distinct random
+    positions trade places (enumerated)."""
+    import itertools
+
+    pairs = [(i, j) for i in range(n_words) for j in range(n_words) if i != j]
+    out: dict = {}
+    for seq in itertools.product(pairs, repeat=swaps):
+        order = list(range(n_words))
+        for i, j in seq:
+            order[i], order[j] = order[j], order[i]
+        out[tuple(order)] = out.get(tuple(order), 0) + 1 / len(pairs) ** swaps
+    return out
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_random_swap_draws_edas_sequence_of_swaps(rate):
+    # 4 distinct words: rate 0.2 swaps once, rate 0.5 twice (a word may move twice)
+    words = ["plot", "screen", "battery", "kettle"]
+    tokens = copies(words, rows=8000)
+    out = run_op(text.RandomSwap(rate), tokens, seed=5)
+    order = np.array([[words.index(text.VOCABULARY[t]) for t in row[:4]] for row in out])
+    assert np.all(out[:, 4:] == 0)
+    assert_frequencies(tally(order), _eda_swaps(4, max(1, int(rate * 4))), len(tokens))
+
+
+def test_random_insertion_puts_a_synonym_of_a_random_word_at_a_random_slot():
+    words = ["great", "is", "plot"]  # "is" has no synonyms
+    tokens = copies(words, rows=8000)
+    out = run_op(text.RandomInsertion(0.2), tokens, seed=2)
+    assert np.all((out != 0).sum(1) == 4)
+    slots, sources = [], []
+    for row in out:
+        new = [text.VOCABULARY[t] for t in row[:4]]
+        for slot in range(4):  # the one word whose removal gives the review back
+            if new[:slot] + new[slot + 1:] == words:
+                source = [w for w in ("great", "plot") if new[slot] in text.SYNONYMS[w]]
+                if source:
+                    slots.append(slot)
+                    sources.append(source[0])
+                    break
+        else:
+            raise AssertionError(f"not one insertion: {new}")
+    assert_frequencies(tally([[s] for s in slots]), {(s,): 1 / 4 for s in range(4)},
+                       len(out))
+    assert_frequencies(tally([[s] for s in sources]), {("great",): 0.5, ("plot",): 0.5},
+                       len(out))
+
+
+def test_random_deletion_drops_each_word_with_probability_rate():
+    words = ["plot", "screen", "battery", "kettle", "lid"]
+    tokens = copies(words, rows=8000)
+    out = run_op(text.RandomDeletion(0.3), tokens, seed=9)
+    kept = np.array([[ID[w] in row for w in words] for row in out])
+    assert np.all(kept.sum(1) >= 1)
+    for share in kept.mean(0):  # 0.7 plus the survivor's share when all 5 draw (0.3 ** 5)
+        assert abs(share - (0.7 + 0.3 ** 5 / 5)) < 4.5 * np.sqrt(0.21 / len(out))
 
 
 @PROPS

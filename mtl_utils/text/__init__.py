@@ -74,8 +74,11 @@ from mtl_utils.text.ops import (
     Table,
     TextOp,
     compact,
+    distinct_ranks,
     make_text_op,
     make_text_ops,
+    rank_positions,
+    write_at,
 )
 from mtl_utils.text.policies import (
     TextPerTaskPolicy,
@@ -120,8 +123,9 @@ __all__ = [
     "SynonymTable", "Table", "TextOp", "TextPerTaskPolicy", "TextPolicy", "TextSharedPolicy",
     "TextTransformation",
     "augment_tokens", "check_tokens", "check_vocabulary", "compact", "decode",
+    "distinct_ranks",
     "generate_reviews", "label_damage", "label_effects", "label_table", "label_texts",
     "label_tokens", "lexicon", "make_reviews", "make_text_op", "make_text_ops", "naive",
-    "per_task", "review_tasks", "run_text_ops", "segment_decision", "shared", "side_by_side",
-    "string_model", "synonym_table", "vectorize", "vectorizer",
+    "per_task", "rank_positions", "review_tasks", "run_text_ops", "segment_decision", "shared",
+    "side_by_side", "string_model", "synonym_table", "vectorize", "vectorizer", "write_at",
 ]

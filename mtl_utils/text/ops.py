@@ -117,10 +117,44 @@ def _count_before(mask: tf.Tensor, inclusive: bool = False) -> tf.Tensor:
     return tf.cast(tf.matmul(tf.cast(mask, tf.float32), tf.constant(tri)), tf.int32)
 
 
-def _nth_largest(keys: tf.Tensor, n: tf.Tensor, k: int) -> tf.Tensor:
-    """``(B, 1)``: each row's ``n``-th largest key (``n >= 1``; ``k >= n`` bounds it)."""
-    top = tf.math.top_k(keys, k=k).values
-    return tf.gather(top, tf.maximum(n - 1, 0)[:, None], batch_dims=1)
+def distinct_ranks(count: tf.Tensor, m: tf.Tensor, k: int, seed: tf.Tensor) -> tf.Tensor:
+    """``(B, k)`` int32: per row, ``m`` distinct ranks drawn uniformly from ``[0, count)``
+    (Floyd's algorithm, ``m <= min(k, count)``), -1 in the other columns. Draws ``k``
+    numbers per row, not one per position.
+
+    Introduced in notebook 09.
+    """
+    u = _uniform(tf.stack([tf.shape(count)[0], k]), seed)
+    cols: list[tf.Tensor] = []
+    for i in range(k):  # Floyd: j runs over the last m values of [0, count)
+        j = count - k + i
+        t = tf.minimum(tf.cast(u[:, i] * tf.cast(j + 1, tf.float32), tf.int32), j)
+        if cols:  # t drawn before: take j, which no earlier step could take
+            t = tf.where(tf.reduce_any(tf.stack(cols, axis=1) == t[:, None], axis=1), j, t)
+        cols.append(tf.where(j >= count - m, t, -1))
+    return tf.stack(cols, axis=1)
+
+
+def rank_positions(eligible: tf.Tensor, ranks: tf.Tensor) -> tf.Tensor:
+    """The position of the ``ranks``-th ``eligible`` position of each row (rank 0 is the
+    first); ranks outside ``[0, count)`` give some position in ``[0, L)``.
+
+    Introduced in notebook 09.
+    """
+    counted = _count_before(eligible, inclusive=True)
+    return tf.clip_by_value(tf.searchsorted(counted, ranks + 1), 0, eligible.shape[1] - 1)
+
+
+def write_at(tokens: tf.Tensor, at: tf.Tensor, words: tf.Tensor, where: tf.Tensor
+             ) -> tf.Tensor:
+    """``tokens`` with ``words`` written at positions ``at`` (both ``(B, k)``) where the
+    ``(B, k)`` booleans ``where`` hold (no position twice): one scatter of only those.
+
+    Introduced in notebook 09.
+    """
+    rows = tf.broadcast_to(tf.range(tf.shape(at)[0])[:, None], tf.shape(at))
+    return tf.tensor_scatter_nd_update(tokens, tf.boolean_mask(tf.stack([rows, at], -1), where),
+                                       tf.boolean_mask(words, where))
 
 
 class SynonymReplacement(TextOp):
@@ -134,40 +168,23 @@ class SynonymReplacement(TextOp):
 
     def apply(self, tokens, protect, table, seed):
         s_pick, s_syn = split_seed(seed, 2)
-        length, steps = tokens.shape[1], self.steps(tokens.shape[1])
+        steps = self.steps(tokens.shape[1])
         ids = table.ids(tokens)
-        counts = tf.gather(table.padded_counts, ids)
-        # the n positions with synonyms and the largest random keys (keys of the others -1)
-        keys = tf.where(counts > 0, _uniform(tf.shape(tokens), s_pick), -1.0)
-        u = _uniform(tf.shape(tokens), s_syn)
-        n = self.count(_lengths(tokens))
-        top = tf.math.top_k(keys, k=min(steps + 1, length))
-        threshold = tf.maximum(
-            tf.gather(top.values, tf.maximum(n - 1, 0)[:, None], batch_dims=1), 0.0)
-
-        def everywhere():  # exact whatever ties the keys have
-            return tf.where(keys >= threshold, table.pick(ids, counts, u), tokens)
-
-        def at_the_top():  # the chosen positions are among the `steps` largest keys
-            rows = tf.broadcast_to(tf.range(tf.shape(tokens)[0])[:, None],
-                                   tf.shape(top.indices[:, :steps]))
-            at = tf.stack([rows, top.indices[:, :steps]], axis=-1)
-            new = table.pick(tf.gather_nd(ids, at), tf.gather_nd(counts, at),
-                             tf.gather_nd(u, at))
-            return tf.tensor_scatter_nd_update(
-                tokens, at, tf.where(top.values[:, :steps] >= threshold, new,
-                                     tf.gather_nd(tokens, at)))
-
-        if top.values.shape[1] <= steps:  # every position is among them
-            return at_the_top()
-        # keys tied at the threshold beyond the `steps` largest: rare, and handled exactly
-        ties = tf.reduce_any(top.values[:, steps:] >= threshold)
-        return tf.cond(ties, everywhere, at_the_top)
+        has = tf.gather(table.padded_counts, ids) > 0
+        have = tf.reduce_sum(tf.cast(has, tf.int32), axis=1)
+        ranks = distinct_ranks(have, tf.minimum(self.count(_lengths(tokens)), have), steps,
+                               s_pick)
+        at = rank_positions(has, ranks)
+        old = tf.gather(ids, at, batch_dims=1)
+        new = table.pick(old, tf.gather(table.padded_counts, old),
+                         _uniform(tf.shape(at), s_syn))
+        return write_at(tokens, at, new, ranks >= 0)
 
 
 class RandomInsertion(TextOp):
-    """EDA's random insertion: ``n`` synonyms of random words of the review go in at random
-    positions, all at once (fewer if the review would grow past ``L``); words after shift.
+    """EDA's random insertion, ``n`` times: a synonym of a random word of the review (one
+    that has synonyms) goes in at a random position, words after it shift; fewer if the
+    review would grow past ``L``.
 
     Introduced in notebook 09.
     """
@@ -176,34 +193,34 @@ class RandomInsertion(TextOp):
 
     def apply(self, tokens, protect, table, seed):
         length, steps = tokens.shape[1], self.steps(tokens.shape[1])
-        batch = tf.shape(tokens)[0]
+        shape = tf.stack([tf.shape(tokens)[0], steps])
         s_src, s_syn, s_slot = split_seed(seed, 3)
         lengths = _lengths(tokens)
         ids = table.ids(tokens)
         has = tf.gather(table.padded_counts, ids) > 0
-        # the words to insert: synonyms of `steps` random source words per review
-        src = tf.argmax(tf.where(has[:, None], _uniform(tf.stack([batch, steps, length]),
-                                                        s_src), -1.0),
-                        axis=2, output_type=tf.int32)
-        src = tf.gather(ids, src, batch_dims=1)
-        words = table.pick(src, tf.gather(table.padded_counts, src),
-                           _uniform(tf.stack([batch, steps]), s_syn))
-        n = tf.where(tf.reduce_any(has, axis=1),
-                     tf.minimum(self.count(lengths), length - lengths), 0)
-        # where they go: n random slots of the first lengths + n output positions
+        have = tf.reduce_sum(tf.cast(has, tf.int32), axis=1)
+        n = tf.where(have > 0, tf.minimum(self.count(lengths), length - lengths), 0)
+        # each insertion's source: the r-th word with synonyms, r uniform in [0, have)
+        r = tf.cast(_uniform(shape, s_src) * tf.cast(have, tf.float32)[:, None], tf.int32)
+        src = tf.gather(ids, rank_positions(has, tf.minimum(r, have[:, None] - 1)),
+                        batch_dims=1)
+        words = table.pick(src, tf.gather(table.padded_counts, src), _uniform(shape, s_syn))
+        # insertion k goes in at a slot uniform in [0, lengths + k]
+        last = lengths[:, None] + tf.range(steps)[None, :]
+        slots = tf.minimum(tf.cast(_uniform(shape, s_slot) * tf.cast(last + 1, tf.float32),
+                                   tf.int32), last)
         pos = tf.range(length)[None, :]
-        keys = tf.where(pos < (lengths + n)[:, None], _uniform(tf.shape(tokens), s_slot), -1.0)
-        threshold = tf.where((n > 0)[:, None], tf.maximum(_nth_largest(keys, n, steps), 0.0),
-                             2.0)  # above every key: no slot where nothing goes in
-        new = keys >= threshold
-        before = _count_before(new)
-        inserted = tf.gather(words, tf.minimum(before, steps - 1), batch_dims=1)
-        kept = tf.gather(tokens, tf.maximum(pos - before, 0), batch_dims=1)
-        return tf.where(new, inserted, kept)
+        out = tokens
+        for k in range(steps):
+            at = tf.where(k < n, slots[:, k], length)[:, None]  # past the end: none
+            shifted = tf.pad(out[:, :-1], [[0, 0], [1, 0]])
+            out = tf.where(pos < at, out, tf.where(pos == at, words[:, k:k + 1], shifted))
+        return out
 
 
 class RandomSwap(TextOp):
-    """EDA's random swap: ``n`` disjoint pairs of unprotected words trade places.
+    """EDA's random swap, ``n`` times: two random unprotected words of the review trade
+    places (a later swap may move a word an earlier one moved, as in EDA's code).
 
     Introduced in notebook 09.
     """
@@ -212,22 +229,28 @@ class RandomSwap(TextOp):
     moves_words = True
 
     def apply(self, tokens, protect, table, seed):
-        length, steps = tokens.shape[1], self.steps(tokens.shape[1])
+        steps = self.steps(tokens.shape[1])
         eligible = (tokens != 0) & ~protect
-        keys = tf.where(eligible, _uniform(tf.shape(tokens), seed), -1.0)
-        top = tf.math.top_k(keys, k=min(2 * steps, length))
-        k = top.indices.shape[1] // 2
-        ok = ((tf.range(k)[None, :] < self.count(_lengths(tokens))[:, None])
-              & (top.values[:, 1:2 * k:2] >= 0))  # (B, k) pairs to swap
-        # the pairs' tokens trade places (all 2k positions differ; a pair not swapped
-        # writes its own tokens back)
-        rows = tf.broadcast_to(tf.range(tf.shape(tokens)[0])[:, None], tf.shape(ok))
-        at_a = tf.stack([rows, top.indices[:, 0:2 * k:2]], axis=-1)
-        at_b = tf.stack([rows, top.indices[:, 1:2 * k:2]], axis=-1)
-        a, b = tf.gather_nd(tokens, at_a), tf.gather_nd(tokens, at_b)
-        return tf.tensor_scatter_nd_update(tokens, tf.concat([at_a, at_b], axis=1),
-                                           tf.concat([tf.where(ok, b, a), tf.where(ok, a, b)],
-                                                     axis=1))
+        have = tf.reduce_sum(tf.cast(eligible, tf.int32), axis=1, keepdims=True)
+        n = tf.where(have >= 2, self.count(_lengths(tokens))[:, None], 0)
+        # swap i: rank a uniform in [0, have), rank b uniform in [0, have) other than a
+        u = _uniform(tf.stack([tf.shape(tokens)[0], 2 * steps]), seed)
+        a = tf.minimum(tf.cast(u[:, 0::2] * tf.cast(have, tf.float32), tf.int32), have - 1)
+        b = tf.minimum(tf.cast(u[:, 1::2] * tf.cast(have - 1, tf.float32), tf.int32), have - 2)
+        b += tf.cast(b >= a, tf.int32)
+        at = rank_positions(eligible, tf.reshape(tf.stack([a, b], axis=2), [-1, 2 * steps]))
+        # the words at those 2 * steps positions, kept current as the swaps go
+        words = tf.gather(tokens, at, batch_dims=1)
+        for i in range(steps):
+            pa, pb = at[:, 2 * i:2 * i + 1], at[:, 2 * i + 1:2 * i + 2]
+            wa, wb = words[:, 2 * i:2 * i + 1], words[:, 2 * i + 1:2 * i + 2]
+            go = i < n
+            words = tf.where((at == pa) & go, wb, tf.where((at == pb) & go, wa, words))
+        # each position swapped is written once, from the first column that holds it
+        earlier = np.tril(np.ones((2 * steps, 2 * steps), bool), -1)[None]
+        first = ~tf.reduce_any((at[:, :, None] == at[:, None, :]) & earlier, axis=2)
+        swapped = tf.repeat(tf.range(steps)[None, :] < n, 2, axis=1)
+        return write_at(tokens, at, words, first & swapped)
 
 
 class RandomDeletion(TextOp):
@@ -241,28 +264,26 @@ class RandomDeletion(TextOp):
     moves_words = True
 
     def apply(self, tokens, protect, table, seed):
-        s_drop, s_keep = split_seed(seed, 2)
+        u = _uniform(tf.shape(tokens), seed)
         valid = tokens != 0
-        keep = valid & ~((_uniform(tf.shape(tokens), s_drop) < self.rate) & ~protect)
-        survivor = tf.argmax(tf.where(valid, _uniform(tf.shape(tokens), s_keep), -1.0), axis=1,
-                             output_type=tf.int32)
+        keep = valid & ((u >= self.rate) | protect)
+        # where every word drew below the rate, the one that drew highest stays
+        survivor = tf.argmax(tf.where(valid, u, -1.0), axis=1, output_type=tf.int32)
         none_left = ~tf.reduce_any(keep, axis=1) & tf.reduce_any(valid, axis=1)
         keep |= none_left[:, None] & (tf.range(tokens.shape[1])[None, :] == survivor[:, None])
         return compact(tokens, keep)
 
 
 def compact(tokens: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
-    """The kept tokens of each row first, in order, then zeros: output ``j`` reads the
-    ``j + 1``-th kept token, found by a binary search of the running count of kept tokens.
+    """The kept tokens of each row first, in order, then zeros (``tf.boolean_mask`` to a
+    ragged batch, padded back to ``(B, L)``).
 
     Introduced in notebook 09.
     """
-    length = tokens.shape[1]
-    kept = _count_before(keep, inclusive=True)  # (B, L), non-decreasing along each row
-    j = tf.range(length)
-    source = tf.searchsorted(kept, tf.broadcast_to(j + 1, tf.shape(tokens)), side="left")
-    out = tf.gather(tokens, tf.minimum(source, length - 1), batch_dims=1)
-    return tf.where(j[None, :] < kept[:, -1:], out, 0)
+    kept = tf.RaggedTensor.from_row_lengths(
+        tf.boolean_mask(tokens, keep), tf.reduce_sum(tf.cast(keep, tf.int64), axis=1),
+        validate=False)
+    return kept.to_tensor(0, shape=tf.shape(tokens, out_type=tf.int64))
 
 
 class TextOpNames(Sequence[str]):
