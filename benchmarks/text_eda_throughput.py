@@ -68,7 +68,7 @@ class PythonEDA:
             if not spots or len(out) >= self.max_length:
                 break
             word = self.rng.choice(self.synonyms[self.rng.choice(spots)])
-            out.insert(self.rng.randint(0, len(out)), word)
+            out.insert(self.rng.randint(0, len(out) - 1), word)  # as EDA: before a word
         return out
 
     def swap(self, words: list[int]) -> list[int]:

@@ -622,10 +622,10 @@ def to_dataset(split: Split | tuple[np.ndarray, Mapping[str, np.ndarray]],
     The pipeline is ``range(n) -> shuffle -> batch -> map(gather, augment) -> prefetch``:
     the example *indices* are shuffled and batched (the order shuffling the examples
     themselves would give), and one map call gathers a batch from the in-memory arrays and
-    augments it, where batching examples would copy them one by one (1.2x to 1.4x the
-    throughput, ``benchmarks/text_eda_throughput.py``). Each batch's augmentation seed comes
-    from ``tf.data.Dataset.random``, so the same ``seed`` gives the same batches and every
-    epoch new ones.
+    augments it, where batching examples would copy them one by one (1.1x to 1.4x the
+    throughput: notebook 04, ``benchmarks/text_eda_throughput.py``). Each batch's
+    augmentation seed comes from ``tf.data.Dataset.random``, so the same ``seed`` gives the
+    same batches and every epoch new ones.
 
     Args:
         split: a :class:`Split` or ``(images, labels)``.
@@ -734,6 +734,10 @@ def _batches(arrays, n: int, batch_size: int, shuffle: bool, seed: int, augment,
     ``arrays`` (:func:`to_dataset`'s pipeline): indices shuffled and batched as the examples
     would be, each batch gathered in one op and augmented in the same map call, its seed
     from ``tf.data.Dataset.random``."""
+    short = {k: len(v) for k, v in arrays[1].items() if len(v) != n}
+    if short:
+        raise ValueError(f"every label needs one row per example ({n}); got {short} rows. "
+                         "Pass labels of the same length as the images.")
     tensors = tf.nest.map_structure(tf.convert_to_tensor, arrays)
 
     def gather(index):

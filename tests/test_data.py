@@ -252,6 +252,12 @@ def test_pipeline_variants_give_to_datasets_batches_or_the_same_examples(shapes)
         np.testing.assert_array_equal(np.sort(shapes_seen), np.sort(shapes.train.labels["shape"]))
 
 
+def test_labels_of_another_length_are_refused_even_without_tasks(shapes):
+    labels = {"shape": shapes.train.labels["shape"][:-3]}
+    with pytest.raises(ValueError, match=r"one row per example \(96\); got \{'shape': 93\}"):
+        to_dataset((shapes.train.images, labels), None, 32)
+
+
 def test_to_datasets_cache_argument_warns_that_it_does_nothing(shapes):
     with pytest.warns(DeprecationWarning, match=r"cache=\.\.\.\) has no effect"):
         to_dataset(shapes.train, shapes.tasks, 32, cache=False)

@@ -313,7 +313,7 @@ def test_random_swap_draws_edas_sequence_of_swaps(rate):
     assert_frequencies(tally(order), _eda_swaps(4, max(1, int(rate * 4))), len(tokens))
 
 
-def test_random_insertion_puts_a_synonym_of_a_random_word_at_a_random_slot():
+def test_random_insertion_puts_a_synonym_of_a_random_word_before_a_random_word():
     words = ["great", "is", "plot"]  # "is" has no synonyms
     tokens = copies(words, rows=8000)
     out = run_op(text.RandomInsertion(0.2), tokens, seed=2)
@@ -330,10 +330,55 @@ def test_random_insertion_puts_a_synonym_of_a_random_word_at_a_random_slot():
                     break
         else:
             raise AssertionError(f"not one insertion: {new}")
-    assert_frequencies(tally([[s] for s in slots]), {(s,): 1 / 4 for s in range(4)},
-                       len(out))
+    # EDA's add_word: insert at randint(0, len - 1), never after the last word
+    assert_frequencies(tally([[s] for s in slots]), {(s,): 1 / 3 for s in range(3)}, len(out))
     assert_frequencies(tally([[s] for s in sources]), {("great",): 0.5, ("plot",): 0.5},
                        len(out))
+
+
+def _eda_insertion_shapes(n_words: int, inserts: int) -> dict:
+    """Where EDA's ``inserts`` insertions end up among ``n_words`` words (``+`` an inserted
+    word, a digit an original one), each slot uniform in ``[0, len - 1]`` (enumerated)."""
+    import itertools
+
+    out: dict = {}
+    ranges = [range(n_words + k) for k in range(inserts)]
+    for slots in itertools.product(*ranges):
+        review = [str(i) for i in range(n_words)]
+        for s in slots:
+            review.insert(s, "+")
+        p = 1 / np.prod([len(r) for r in ranges])
+        out[tuple(review)] = out.get(tuple(review), 0) + p
+    return out
+
+
+def test_second_insertions_go_anywhere_and_draw_on_the_first():
+    # rate 0.5 of 4 words: 2 insertions. "plot" is the only word with synonyms; its
+    # synonyms' synonyms include "plot" itself, which only the second insertion can bring,
+    # drawing on the first inserted word (half the time) and then "plot" (half of that)
+    words = ["plot", "is", "the", "a"]
+    assert [w in text.SYNONYMS for w in words] == [True, False, False, False]
+    assert all("plot" in text.SYNONYMS[s] and len(text.SYNONYMS[s]) == 2
+               for s in text.SYNONYMS["plot"])
+    tokens = copies(words, rows=8000)
+    out = run_op(text.RandomInsertion(0.5), tokens, seed=4)
+    assert np.all((out != 0).sum(1) == 6)
+    reviews = [[text.VOCABULARY[t] for t in row[:6]] for row in out]
+    plots = [r.count("plot") for r in reviews]
+    assert_frequencies(tally([[p] for p in plots]), {(1,): 0.75, (2,): 0.25}, len(out))
+    # where the insertions went (slots are drawn apart from sources: read it where the one
+    # "plot" is the original)
+    shapes = [[str(words.index(w)) if w in words else "+" for w in r]
+              for r, p in zip(reviews, plots) if p == 1]
+    assert_frequencies(tally(shapes), _eda_insertion_shapes(4, 2), len(shapes))
+
+
+def test_every_review_gets_its_count_where_float32_rounding_meets_the_loop_bound():
+    # 0.58 * 50 is 29 in float32 and 28.999... in float64: the loop bound follows the count
+    op = text.SynonymReplacement(0.58)
+    assert op.steps(50) == 29
+    out = run_op(op, copies(["great"] * 50, rows=4, length=50), seed=1)
+    assert np.all((out != ID["great"]).sum(1) == 29)
 
 
 def test_random_deletion_drops_each_word_with_probability_rate():

@@ -10,7 +10,6 @@ Introduced in notebook 09.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -79,8 +78,9 @@ class TextOp:
         return tf.where(lengths > 0, tf.maximum(n, 1), 0)
 
     def steps(self, max_length: int) -> int:
-        """The most changes any review of length ``max_length`` gets (a static loop bound)."""
-        return max(1, int(math.floor(self.rate * max_length)))
+        """The most changes any review of length ``max_length`` gets (a static loop bound),
+        in :meth:`count`'s float32 arithmetic."""
+        return max(1, int(np.floor(np.float32(self.rate) * np.float32(max_length))))
 
     def apply(self, tokens: tf.Tensor, protect: tf.Tensor, table: SynonymTensors,
               seed: tf.Tensor) -> tf.Tensor:
@@ -182,9 +182,10 @@ class SynonymReplacement(TextOp):
 
 
 class RandomInsertion(TextOp):
-    """EDA's random insertion, ``n`` times: a synonym of a random word of the review (one
-    that has synonyms) goes in at a random position, words after it shift; fewer if the
-    review would grow past ``L``.
+    """EDA's random insertion, ``n`` times, as EDA's code does it: a synonym of a random
+    word of the review that has synonyms (earlier insertions included) goes in before a
+    random word of the review, which shifts right with the words after it; fewer insertions
+    if the review would grow past ``L``.
 
     Introduced in notebook 09.
     """
@@ -194,27 +195,39 @@ class RandomInsertion(TextOp):
     def apply(self, tokens, protect, table, seed):
         length, steps = tokens.shape[1], self.steps(tokens.shape[1])
         shape = tf.stack([tf.shape(tokens)[0], steps])
-        s_src, s_syn, s_slot = split_seed(seed, 3)
+        u_src, u_syn, u_slot = (_uniform(shape, s) for s in split_seed(seed, 3))
         lengths = _lengths(tokens)
         ids = table.ids(tokens)
         has = tf.gather(table.padded_counts, ids) > 0
         have = tf.reduce_sum(tf.cast(has, tf.int32), axis=1)
+        counted = _count_before(has, inclusive=True)
         n = tf.where(have > 0, tf.minimum(self.count(lengths), length - lengths), 0)
-        # each insertion's source: the r-th word with synonyms, r uniform in [0, have)
-        r = tf.cast(_uniform(shape, s_src) * tf.cast(have, tf.float32)[:, None], tf.int32)
-        src = tf.gather(ids, rank_positions(has, tf.minimum(r, have[:, None] - 1)),
-                        batch_dims=1)
-        words = table.pick(src, tf.gather(table.padded_counts, src), _uniform(shape, s_syn))
-        # insertion k goes in at a slot uniform in [0, lengths + k]
-        last = lengths[:, None] + tf.range(steps)[None, :]
-        slots = tf.minimum(tf.cast(_uniform(shape, s_slot) * tf.cast(last + 1, tf.float32),
-                                   tf.int32), last)
         pos = tf.range(length)[None, :]
-        out = tokens
+        out, words, sources = tokens, [], []  # sources: the inserted words that have synonyms
         for k in range(steps):
-            at = tf.where(k < n, slots[:, k], length)[:, None]  # past the end: none
+            # the source: rank r among the review's words with synonyms, then the inserted ones
+            extra = tf.reduce_sum(tf.cast(tf.stack(sources, axis=1), tf.int32), axis=1) if k \
+                else tf.zeros_like(have)
+            total = have + extra
+            r = tf.minimum(tf.cast(u_src[:, k] * tf.cast(total, tf.float32), tf.int32),
+                           total - 1)
+            src = tf.gather(ids, tf.minimum(tf.searchsorted(counted, r[:, None] + 1),
+                                            length - 1), batch_dims=1)[:, 0]
+            if k:  # the (r - have)-th inserted word that has synonyms
+                ins = tf.stack(sources, axis=1)
+                nth = tf.cast(ins, tf.int32) * tf.cast(
+                    _count_before(ins, inclusive=True) == (r - have + 1)[:, None], tf.int32)
+                src = tf.where(r < have, src, tf.reduce_sum(nth * tf.stack(words, axis=1), 1))
+            word = table.pick(src, tf.gather(table.padded_counts, src), u_syn[:, k])
+            words.append(word)
+            sources.append((tf.gather(table.padded_counts, word) > 0) & (k < n))
+            # before word number s of the review, s uniform in [0, lengths + k - 1]
+            last = tf.maximum(lengths + k - 1, 0)
+            at = tf.minimum(tf.cast(u_slot[:, k] * tf.cast(last + 1, tf.float32), tf.int32),
+                            last)
+            at = tf.where(k < n, at, length)[:, None]  # past the end: none
             shifted = tf.pad(out[:, :-1], [[0, 0], [1, 0]])
-            out = tf.where(pos < at, out, tf.where(pos == at, words[:, k:k + 1], shifted))
+            out = tf.where(pos < at, out, tf.where(pos == at, word[:, None], shifted))
         return out
 
 
