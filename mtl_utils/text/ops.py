@@ -125,14 +125,17 @@ def distinct_ranks(count: tf.Tensor, m: tf.Tensor, k: int, seed: tf.Tensor) -> t
     Introduced in notebook 09.
     """
     u = _uniform(tf.stack([tf.shape(count)[0], k]), seed)
-    cols: list[tf.Tensor] = []
-    for i in range(k):  # Floyd: j runs over the last m values of [0, count)
-        j = count - k + i
-        t = tf.minimum(tf.cast(u[:, i] * tf.cast(j + 1, tf.float32), tf.int32), j)
-        if cols:  # t drawn before: take j, which no earlier step could take
-            t = tf.where(tf.reduce_any(tf.stack(cols, axis=1) == t[:, None], axis=1), j, t)
-        cols.append(tf.where(j >= count - m, t, -1))
-    return tf.stack(cols, axis=1)
+    # Floyd: step i draws t in [0, j], j = count - k + i, and takes j if t is taken; only
+    # the last m steps of a row count (j >= count - m)
+    j = count[:, None] - k + tf.range(k)[None, :]
+    t = tf.minimum(tf.cast(u * tf.cast(j + 1, tf.float32), tf.int32), j)
+    t = tf.where(j >= (count - m)[:, None], t, -1)
+    draws, lasts = tf.split(t, k, axis=1), tf.split(j, k, axis=1)
+    cols = [draws[0]]
+    for i in range(1, k):
+        taken = tf.reduce_any(tf.concat(cols, axis=1) == draws[i], axis=1, keepdims=True)
+        cols.append(tf.where(taken & (draws[i] >= 0), lasts[i], draws[i]))
+    return tf.concat(cols, axis=1)
 
 
 def rank_positions(eligible: tf.Tensor, ranks: tf.Tensor) -> tf.Tensor:
@@ -182,10 +185,11 @@ class SynonymReplacement(TextOp):
 
 
 class RandomInsertion(TextOp):
-    """EDA's random insertion, ``n`` times, as EDA's code does it: a synonym of a random
-    word of the review that has synonyms (earlier insertions included) goes in before a
-    random word of the review, which shifts right with the words after it; fewer insertions
-    if the review would grow past ``L``.
+    """EDA's random insertion, ``n`` times: a synonym of a random word of the review (one
+    that has synonyms) goes in before a random word of the review, which shifts right with
+    the words after it, as in EDA's code; fewer insertions if the review would grow past
+    ``L``. The source words are the review's own (EDA's code may also draw on a word it
+    inserted before).
 
     Introduced in notebook 09.
     """
@@ -199,35 +203,22 @@ class RandomInsertion(TextOp):
         lengths = _lengths(tokens)
         ids = table.ids(tokens)
         has = tf.gather(table.padded_counts, ids) > 0
-        have = tf.reduce_sum(tf.cast(has, tf.int32), axis=1)
-        counted = _count_before(has, inclusive=True)
-        n = tf.where(have > 0, tf.minimum(self.count(lengths), length - lengths), 0)
+        have = tf.reduce_sum(tf.cast(has, tf.int32), axis=1, keepdims=True)
+        n = tf.where(have[:, 0] > 0, tf.minimum(self.count(lengths), length - lengths), 0)
+        # insertion k: a synonym of the r-th word with synonyms, r uniform in [0, have)
+        r = tf.minimum(tf.cast(u_src * tf.cast(have, tf.float32), tf.int32), have - 1)
+        src = tf.gather(ids, rank_positions(has, r), batch_dims=1)
+        words = table.pick(src, tf.gather(table.padded_counts, src), u_syn)
+        # ... before word number s, s uniform in [0, lengths + k - 1]; none past n
+        last = tf.maximum(lengths[:, None] + tf.range(steps)[None, :] - 1, 0)
+        slots = tf.minimum(tf.cast(u_slot * tf.cast(last + 1, tf.float32), tf.int32), last)
+        slots = tf.where(tf.range(steps)[None, :] < n[:, None], slots, length)
         pos = tf.range(length)[None, :]
-        out, words, sources = tokens, [], []  # sources: the inserted words that have synonyms
+        out = tokens
         for k in range(steps):
-            # the source: rank r among the review's words with synonyms, then the inserted ones
-            extra = tf.reduce_sum(tf.cast(tf.stack(sources, axis=1), tf.int32), axis=1) if k \
-                else tf.zeros_like(have)
-            total = have + extra
-            r = tf.minimum(tf.cast(u_src[:, k] * tf.cast(total, tf.float32), tf.int32),
-                           total - 1)
-            src = tf.gather(ids, tf.minimum(tf.searchsorted(counted, r[:, None] + 1),
-                                            length - 1), batch_dims=1)[:, 0]
-            if k:  # the (r - have)-th inserted word that has synonyms
-                ins = tf.stack(sources, axis=1)
-                nth = tf.cast(ins, tf.int32) * tf.cast(
-                    _count_before(ins, inclusive=True) == (r - have + 1)[:, None], tf.int32)
-                src = tf.where(r < have, src, tf.reduce_sum(nth * tf.stack(words, axis=1), 1))
-            word = table.pick(src, tf.gather(table.padded_counts, src), u_syn[:, k])
-            words.append(word)
-            sources.append((tf.gather(table.padded_counts, word) > 0) & (k < n))
-            # before word number s of the review, s uniform in [0, lengths + k - 1]
-            last = tf.maximum(lengths + k - 1, 0)
-            at = tf.minimum(tf.cast(u_slot[:, k] * tf.cast(last + 1, tf.float32), tf.int32),
-                            last)
-            at = tf.where(k < n, at, length)[:, None]  # past the end: none
+            at = slots[:, k:k + 1]
             shifted = tf.pad(out[:, :-1], [[0, 0], [1, 0]])
-            out = tf.where(pos < at, out, tf.where(pos == at, word[:, None], shifted))
+            out = tf.where(pos < at, out, tf.where(pos == at, words[:, k:k + 1], shifted))
         return out
 
 
@@ -252,16 +243,19 @@ class RandomSwap(TextOp):
         b = tf.minimum(tf.cast(u[:, 1::2] * tf.cast(have - 1, tf.float32), tf.int32), have - 2)
         b += tf.cast(b >= a, tf.int32)
         at = rank_positions(eligible, tf.reshape(tf.stack([a, b], axis=2), [-1, 2 * steps]))
-        # the words at those 2 * steps positions, kept current as the swaps go
+        # the words at those 2 * steps positions, kept current as the swaps go: swap i
+        # writes b's word where a column holds a's position, and a's where it holds b's
+        same = at[:, :, None] == at[:, None, :]  # (B, 2 steps, 2 steps): same position
+        go = (tf.range(steps)[None, :] < n)[:, :, None]
+        to_a = tf.unstack(same[:, 0::2, :] & go, axis=1)
+        to_b = tf.unstack(same[:, 1::2, :] & go, axis=1)
         words = tf.gather(tokens, at, batch_dims=1)
         for i in range(steps):
-            pa, pb = at[:, 2 * i:2 * i + 1], at[:, 2 * i + 1:2 * i + 2]
             wa, wb = words[:, 2 * i:2 * i + 1], words[:, 2 * i + 1:2 * i + 2]
-            go = i < n
-            words = tf.where((at == pa) & go, wb, tf.where((at == pb) & go, wa, words))
+            words = tf.where(to_a[i], wb, tf.where(to_b[i], wa, words))
         # each position swapped is written once, from the first column that holds it
         earlier = np.tril(np.ones((2 * steps, 2 * steps), bool), -1)[None]
-        first = ~tf.reduce_any((at[:, :, None] == at[:, None, :]) & earlier, axis=2)
+        first = ~tf.reduce_any(same & earlier, axis=2)
         swapped = tf.repeat(tf.range(steps)[None, :] < n, 2, axis=1)
         return write_at(tokens, at, words, first & swapped)
 
