@@ -108,6 +108,12 @@ def _uniform(shape: Any, seed: tf.Tensor) -> tf.Tensor:
     return tf.random.stateless_uniform(shape, seed)
 
 
+def _below(u: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """An integer uniform in ``[0, n)`` from ``u`` uniform in ``[0, 1)`` (never ``n``, however
+    float32 rounds ``u * n``; -1 where ``n`` is 0)."""
+    return tf.minimum(tf.cast(u * tf.cast(n, tf.float32), tf.int32), n - 1)
+
+
 def _count_before(mask: tf.Tensor, inclusive: bool = False) -> tf.Tensor:
     """Per row, how many ``mask`` positions come before each position (a cumulative sum,
     as a product with a triangular matrix: exact for these small counts, and several times
@@ -128,7 +134,7 @@ def distinct_ranks(count: tf.Tensor, m: tf.Tensor, k: int, seed: tf.Tensor) -> t
     # Floyd: step i draws t in [0, j], j = count - k + i, and takes j if t is taken; only
     # the last m steps of a row count (j >= count - m)
     j = count[:, None] - k + tf.range(k)[None, :]
-    t = tf.minimum(tf.cast(u * tf.cast(j + 1, tf.float32), tf.int32), j)
+    t = _below(u, j + 1)
     t = tf.where(j >= (count - m)[:, None], t, -1)
     draws, lasts = tf.split(t, k, axis=1), tf.split(j, k, axis=1)
     cols = [draws[0]]
@@ -206,12 +212,12 @@ class RandomInsertion(TextOp):
         have = tf.reduce_sum(tf.cast(has, tf.int32), axis=1, keepdims=True)
         n = tf.where(have[:, 0] > 0, tf.minimum(self.count(lengths), length - lengths), 0)
         # insertion k: a synonym of the r-th word with synonyms, r uniform in [0, have)
-        r = tf.minimum(tf.cast(u_src * tf.cast(have, tf.float32), tf.int32), have - 1)
+        r = _below(u_src, have)
         src = tf.gather(ids, rank_positions(has, r), batch_dims=1)
         words = table.pick(src, tf.gather(table.padded_counts, src), u_syn)
         # ... before word number s, s uniform in [0, lengths + k - 1]; none past n
         last = tf.maximum(lengths[:, None] + tf.range(steps)[None, :] - 1, 0)
-        slots = tf.minimum(tf.cast(u_slot * tf.cast(last + 1, tf.float32), tf.int32), last)
+        slots = _below(u_slot, last + 1)
         slots = tf.where(tf.range(steps)[None, :] < n[:, None], slots, length)
         pos = tf.range(length)[None, :]
         out = tokens
@@ -239,8 +245,7 @@ class RandomSwap(TextOp):
         n = tf.where(have >= 2, self.count(_lengths(tokens))[:, None], 0)
         # swap i: rank a uniform in [0, have), rank b uniform in [0, have) other than a
         u = _uniform(tf.stack([tf.shape(tokens)[0], 2 * steps]), seed)
-        a = tf.minimum(tf.cast(u[:, 0::2] * tf.cast(have, tf.float32), tf.int32), have - 1)
-        b = tf.minimum(tf.cast(u[:, 1::2] * tf.cast(have - 1, tf.float32), tf.int32), have - 2)
+        a, b = _below(u[:, 0::2], have), _below(u[:, 1::2], have - 1)
         b += tf.cast(b >= a, tf.int32)
         at = rank_positions(eligible, tf.reshape(tf.stack([a, b], axis=2), [-1, 2 * steps]))
         # the words at those 2 * steps positions, kept current as the swaps go: swap i
